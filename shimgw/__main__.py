@@ -1,0 +1,5 @@
+import sys
+
+from shimgw.cli import main
+
+sys.exit(main())

@@ -1,0 +1,71 @@
+"""`shimgw serve | check | demo`: parse arguments, call the library, print one clear line on error."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from shimgw.errors import ConfigError
+
+
+def _run(coro: object) -> None:
+    try:
+        import uvloop  # optional: faster event loop where installed
+
+        uvloop.run(coro)  # type: ignore[arg-type]
+    except ImportError:
+        asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from shimgw.observe import setup_logging
+    from shimgw.workers import serve
+
+    setup_logging("info")
+    return serve(Path(args.config), workers=args.workers, run=_run)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from shimgw.checkcmd import run_check
+
+    return run_check(Path(args.config) if args.config else None, sys.stdout)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from shimgw.demo import run_demo
+
+    _run(run_demo(port=args.port, reference_ports=(args.stable_port, args.canary_port)))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="shimgw", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", required=True, help="config YAML file")
+    serve.add_argument("--workers", type=int, default=1, help="processes on one port")
+    serve.set_defaults(func=cmd_serve)
+    check = sub.add_parser("check", help="check the translations against both contracts")
+    check.add_argument("--config", help="config YAML file (default: bundled files)")
+    check.set_defaults(func=cmd_check)
+    demo = sub.add_parser("demo", help="gateway + reference orchestrator (stable, canary)")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--stable-port", type=int, default=0)
+    demo.add_argument("--canary-port", type=int, default=0)
+    demo.set_defaults(func=cmd_demo)
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print(f"shimgw: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,300 @@
+"""Fast contract checks, compiled once per snapshot.
+
+openapi-core stays the contract engine (it validates the documents at load and
+is the reference these checks are tested against), but its per-call validators
+cost about a millisecond a round trip. Here each operation's parameter, body
+and response schemas are compiled once into jsonschema-rs validators
+(~1 µs a call), and the per-request work is a dictionary walk plus those calls.
+
+Three checks, one per crossing:
+- `Phase1RequestCheck.parse`: raw Phase 1 input → typed `ParsedRequest`, or
+  `BadRequest` naming the field;
+- `Phase2RequestCheck.check`: the translated call, before it is sent, or
+  `UntranslatableRequest`;
+- `ResponseCheck.check`: an answer (the orchestrator's, or in tests our own
+  Phase 1 answer) → decoded body, or `UpstreamContractViolation`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema_rs
+import orjson
+
+from shimgw.contracts.document import Contract, OperationSpec, ParamSpec, ResponseSpec, Schema
+from shimgw.errors import BadRequest, UntranslatableRequest, UpstreamContractViolation
+from shimgw.messages import ParsedRequest, V2Request
+from shimgw.translate.transforms import ABSENT
+
+_INTEGER = re.compile(r"^-?[0-9]{1,19}$")
+_NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$")
+_MAX_MESSAGE = 240
+
+
+class Invalid(ValueError):
+    """A value that breaks its schema; the message names where."""
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledSchema:
+    validator: Any  # jsonschema_rs validator; untyped library
+
+    def check(self, value: Any, where: str) -> None:
+        if self.validator.is_valid(value):
+            return
+        error = next(iter(self.validator.iter_errors(value)))
+        raise Invalid(_describe(where, list(error.instance_path), error.message))
+
+
+def compile_schema(contract: Contract, schema: Schema) -> CompiledSchema:
+    return CompiledSchema(jsonschema_rs.Draft202012Validator(
+        contract.compilable(schema), validate_formats=True))
+
+
+def _describe(where: str, path: list[str | int], message: str) -> str:
+    location = where + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+    if len(message) > _MAX_MESSAGE:
+        message = message[:_MAX_MESSAGE] + "…"
+    return f"{location}: {message}"
+
+
+def _caster(schema: Schema) -> Callable[[str], Any]:
+    """Turns the text of a path/query/header value into the type its schema names."""
+    kind = schema.get("type")
+    if kind == "integer":
+        return lambda text: int(text) if _INTEGER.match(text) else text
+    if kind == "number":
+        return lambda text: float(text) if _NUMBER.match(text) else text
+    if kind == "boolean":
+        return lambda text: {"true": True, "false": False}.get(text, text)
+    return lambda text: text
+
+
+@dataclass(frozen=True, slots=True)
+class _ParamCheck:
+    name: str
+    key: str  # how it is looked up: lower-case for headers
+    label: str  # how an error names it
+    required: bool
+    default: Any
+    cast: Callable[[str], Any]
+    schema: CompiledSchema
+
+
+def _param_check(contract: Contract, param: ParamSpec) -> _ParamCheck:
+    schema = contract.resolve(param.schema)
+    return _ParamCheck(
+        param.name, param.name.lower() if param.location == "header" else param.name,
+        f"{param.location} parameter {param.name!r}", param.required,
+        schema.get("default", ABSENT), _caster(schema), compile_schema(contract, param.schema))
+
+
+def _media(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+# --- Phase 1 in ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Phase1RequestCheck:
+    operation: str
+    path: tuple[_ParamCheck, ...]
+    query: tuple[_ParamCheck, ...]
+    headers: tuple[_ParamCheck, ...]
+    body_required: bool
+    body: Mapping[str, CompiledSchema | None]
+
+    def parse(
+        self, path: Mapping[str, str], query: Mapping[str, str], headers: Mapping[str, str],
+        content_type: str, body: bytes,
+    ) -> ParsedRequest:
+        try:
+            return ParsedRequest(
+                self.operation, self._params(self.path, path), self._params(self.query, query),
+                headers, self._body(content_type, body))
+        except Invalid as exc:
+            raise BadRequest(str(exc)) from exc
+
+    @staticmethod
+    def _params(checks: tuple[_ParamCheck, ...], raw: Mapping[str, str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for check in checks:
+            text = raw.get(check.key)
+            if text is None:
+                if check.required:
+                    raise Invalid(f"{check.label}: is required")
+                if check.default is not ABSENT:
+                    out[check.name] = check.default
+                continue
+            value = check.cast(text)
+            check.schema.check(value, check.label)
+            out[check.name] = value
+        return out
+
+    def _body(self, content_type: str, body: bytes) -> Any:
+        if not self.body:
+            return ABSENT  # the operation takes no body; whatever came is ignored
+        if not body:
+            if self.body_required:
+                raise Invalid("body: a request body is required")
+            return ABSENT
+        media = _media(content_type)
+        if media not in self.body:
+            raise Invalid(f"body: content type {media or '(none)'!r} is not accepted; "
+                          f"send {' or '.join(self.body)}")
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise Invalid(f"body: not valid JSON ({exc})") from exc
+        schema = self.body[media]
+        if schema is not None:
+            schema.check(data, "body")
+        return data
+
+
+def phase1_request_check(contract: Contract, op: OperationSpec) -> Phase1RequestCheck:
+    def params(location: str) -> tuple[_ParamCheck, ...]:
+        return tuple(_param_check(contract, p) for p in op.params if p.location == location)
+
+    return Phase1RequestCheck(
+        op.operation_id, params("path"), params("query"), params("header"), op.body_required,
+        {mt: compile_schema(contract, s) if s is not None else None for mt, s in op.body.items()})
+
+
+# --- Phase 2 out --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Phase2RequestCheck:
+    operation: str
+    path: tuple[_ParamCheck, ...]
+    query: tuple[_ParamCheck, ...]
+    headers: tuple[_ParamCheck, ...]
+    body_required: bool
+    body: Mapping[str, CompiledSchema | None]
+
+    def check(self, request: V2Request) -> None:
+        try:
+            self._check(request)
+        except Invalid as exc:
+            raise UntranslatableRequest(f"the /v2 call would break phase2.yaml: {exc}") from exc
+
+    def _check(self, request: V2Request) -> None:
+        for checks, values in ((self.path, request.path_params), (self.query, request.query)):
+            for check in checks:
+                value = values.get(check.name, ABSENT)
+                if value is ABSENT:
+                    if check.required:
+                        raise Invalid(f"{check.label}: is required")
+                    continue
+                check.schema.check(value, check.label)
+        known = {c.name for c in self.query}
+        for name in request.query:
+            if name not in known:
+                raise Invalid(f"query parameter {name!r}: not in the contract")
+        for check in self.headers:
+            header = request.headers.get(check.name)
+            if header is None:
+                if check.required:
+                    raise Invalid(f"{check.label}: is required")
+                continue
+            check.schema.check(check.cast(header), check.label)
+        if request.body is ABSENT:
+            if self.body_required:
+                raise Invalid("body: a request body is required")
+            return
+        media = _media(request.content_type or "")
+        if media not in self.body:
+            raise Invalid(f"body: content type {media!r} is not accepted")
+        schema = self.body[media]
+        if schema is not None:
+            schema.check(request.body, "body")
+
+
+def phase2_request_check(contract: Contract, op: OperationSpec) -> Phase2RequestCheck:
+    def params(location: str) -> tuple[_ParamCheck, ...]:
+        return tuple(_param_check(contract, p) for p in op.params if p.location == location)
+
+    return Phase2RequestCheck(
+        op.operation_id, params("path"), params("query"), params("header"), op.body_required,
+        {mt: compile_schema(contract, s) if s is not None else None for mt, s in op.body.items()})
+
+
+# --- answers ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledResponse:
+    headers: tuple[_ParamCheck, ...]
+    content: Mapping[str, CompiledSchema | None]
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseCheck:
+    operation: str
+    exact: Mapping[int, _CompiledResponse]
+    ranges: Mapping[int, _CompiledResponse]  # 4 → the 4XX response
+    default: _CompiledResponse | None
+
+    def check(
+        self, status: int, headers: Mapping[str, str], content_type: str, body: bytes
+    ) -> Any:
+        """Check an answer; returns the decoded body (ABSENT when it has none)."""
+        spec = self.exact.get(status) or self.ranges.get(status // 100) or self.default
+        if spec is None:
+            raise UpstreamContractViolation(f"{self.operation}: status {status} is not in the "
+                                            "contract")
+        try:
+            for check in spec.headers:
+                value = headers.get(check.key)
+                if value is None:
+                    if check.required:
+                        raise Invalid(f"header {check.name!r}: is required")
+                    continue
+                check.schema.check(check.cast(value), f"header {check.name!r}")
+            return self._body(spec, status, content_type, body)
+        except Invalid as exc:
+            raise UpstreamContractViolation(f"{self.operation} {status}: {exc}") from exc
+
+    @staticmethod
+    def _body(spec: _CompiledResponse, status: int, content_type: str, body: bytes) -> Any:
+        if not spec.content:
+            if body:
+                raise Invalid("body: the contract defines no body for this status")
+            return ABSENT
+        media = _media(content_type)
+        if media not in spec.content:
+            raise Invalid(f"content type {media or '(none)'!r} is not {' or '.join(spec.content)}")
+        schema = spec.content[media]
+        if not media.endswith("json"):
+            data: Any = body.decode("utf-8", errors="strict")
+        else:
+            try:
+                data = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                raise Invalid(f"body: not valid JSON ({exc})") from exc
+        if schema is not None:
+            schema.check(data, "body")
+        return data
+
+
+def response_check(contract: Contract, op: OperationSpec) -> ResponseCheck:
+    def compiled(spec: ResponseSpec) -> _CompiledResponse:
+        headers = tuple(
+            _ParamCheck(h.name, h.name.lower(), f"header {h.name!r}", h.required, ABSENT,
+                        _caster(contract.resolve(h.schema)), compile_schema(contract, h.schema))
+            for h in spec.headers)
+        return _CompiledResponse(headers, {
+            mt: compile_schema(contract, s) if s is not None else None
+            for mt, s in spec.content.items()})
+
+    exact = {int(k): compiled(s) for k, s in op.responses.items() if k.isdigit()}
+    ranges = {int(k[0]): compiled(s) for k, s in op.responses.items() if k.endswith("XX")}
+    default = op.responses.get("default")
+    return ResponseCheck(op.operation_id, exact, ranges,
+                         compiled(default) if default is not None else None)

@@ -1,0 +1,126 @@
+"""The one error tree of shimgw.
+
+Every failure a Phase 1 client can see is a `GatewayError` that knows its Phase 1
+status and message; the edge turns it into the Phase 1 error body. Library
+errors (aiohttp, jsonschema-rs, YAML) are caught where they happen and re-raised
+as one of these with `raise ... from`, so nothing below the edge leaks a library
+type to the handler and no traceback ever reaches a client.
+
+Configuration problems form a separate branch (`ConfigError`): they never reach
+a client, they stop a start or refuse a reload with one line naming the key.
+"""
+
+from __future__ import annotations
+
+
+class ShimError(Exception):
+    """Root of everything shimgw raises on purpose."""
+
+
+# --- errors a Phase 1 client sees -------------------------------------------------------------
+
+
+class GatewayError(ShimError):
+    """An error answered to the client with the Phase 1 error body."""
+
+    status: int = 500
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers: dict[str, str] = headers or {}
+
+
+class BadRequest(GatewayError):
+    """The Phase 1 request breaks phase1.yaml (or cannot be read at all)."""
+
+    status = 400
+
+
+class PayloadTooLarge(BadRequest):
+    """A body over `limits.max_body_bytes`. Phase 1 promises no 413, so it stays a 400."""
+
+
+class UntranslatableRequest(BadRequest):
+    """A valid Phase 1 request whose /v2 form phase2.yaml rejects.
+
+    Phase 1 allows some values /v2 cannot carry (an owner with a line break
+    cannot be a `label` filter); the gateway never sends such a call.
+    """
+
+
+class RouteNotFound(GatewayError):
+    status = 404
+
+
+class MethodNotAllowed(GatewayError):
+    status = 405
+
+    def __init__(self, message: str, *, allow: tuple[str, ...]) -> None:
+        super().__init__(message, headers={"Allow": ", ".join(allow)})
+
+
+class UpstreamError(GatewayError):
+    """The orchestrator could not give a usable answer."""
+
+    status = 502
+
+
+class UpstreamUnavailable(UpstreamError):
+    """Refused, reset, closed mid-answer, or not HTTP at all."""
+
+
+class UpstreamContractViolation(UpstreamError):
+    """The orchestrator answered, but the answer breaks phase2.yaml."""
+
+
+class UpstreamTimeout(GatewayError):
+    """No connection within `timeouts.connect`, or no whole answer within `timeouts.total`."""
+
+    status = 504
+
+
+class TranslatedError(GatewayError):
+    """A /v2 error status translated through the status table.
+
+    The status is per instance: it is whatever the table (and the Phase 1
+    operation's list of promised statuses) gives.
+    """
+
+    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None):
+        super().__init__(message, headers=headers)
+        self.status = status
+
+
+class LocalAnswer(GatewayError):
+    """An operation answered by the gateway itself (the withdrawn getJobStats)."""
+
+    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None):
+        super().__init__(message, headers=headers)
+        self.status = status
+
+
+class InternalError(GatewayError):
+    """A bug in shimgw. Phase 1 has no 500; a client sees 502, the log sees the cause."""
+
+    status = 502
+
+
+# --- errors an operator sees -----------------------------------------------------------------
+
+
+class ConfigError(ShimError):
+    """A configuration, contract or translation that cannot serve.
+
+    `key` is the dotted path of the offending setting (or file), so the one
+    line an operator reads says where to look.
+    """
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+class TranslationError(ConfigError):
+    """A translation file that the mapping language or the contracts reject."""

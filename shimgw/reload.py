@@ -1,0 +1,206 @@
+"""The runtime: the snapshot in force, how it is replaced, and who serves a request.
+
+Theory of operation
+-------------------
+`Runtime.current` is the one reference to the snapshot in force. A request
+reads it once and uses only that object to the end, so a reload in the middle
+of a request changes nothing for it.
+
+A reload (SIGHUP, a change of the config file, `POST /admin/reload`) runs one
+at a time under a lock: the config is read and the whole snapshot built and
+validated in a worker thread, off the event loop. Only a snapshot that built
+completely is attached to upstream pools and swapped in, with one assignment.
+A pool whose upstream kept its URL, timeouts and limits is handed over, so
+keep-alive connections survive; a pool that is no longer needed is closed
+only after `timeouts.total` (plus a margin), when every request that could
+still be using it has finished. A failed reload changes nothing but
+`last_error`, which `GET /admin/config` shows with the version in force.
+
+Picking an upstream: a forced arm (tester header plus the admin token) wins;
+else the canary picker (routing/canary.py) with the upstreams the rollback
+tracker holds at 0 taken out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from shimgw.config import Config, UpstreamConfig, admin_token, load_config
+from shimgw.errors import ConfigError
+from shimgw.observe import Metrics
+from shimgw.rollback import RollbackEvent, RollbackTracker
+from shimgw.snapshot import Snapshot, build_snapshot
+from shimgw.upstream import HttpUpstream, Upstream
+
+log = logging.getLogger("shimgw")
+
+UpstreamFactory = Callable[[UpstreamConfig, Config], Upstream]
+ADMIN_TOKEN_HEADER = "X-Shimgw-Admin-Token"
+
+
+def http_upstream(upstream: UpstreamConfig, config: Config) -> Upstream:
+    return HttpUpstream(upstream.name, upstream.url, connect_timeout=config.connect_timeout,
+                        total_timeout=config.total_timeout,
+                        max_body_bytes=config.max_upstream_body_bytes)
+
+
+class Runtime:
+    def __init__(self, snapshot: Snapshot, *, metrics: Metrics | None = None,
+                 upstream_factory: UpstreamFactory = http_upstream) -> None:
+        self.metrics = metrics or Metrics()
+        self._factory = upstream_factory
+        self.current = self._attach(snapshot, None)
+        self.loaded_at = time.time()
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        self.reloads = 0
+        self._lock = asyncio.Lock()
+        self._closing: set[asyncio.Task[None]] = set()
+        self.rollback = RollbackTracker(snapshot.config.rollback, snapshot.config.upstreams,
+                                        on_rollback=self._on_rollback)
+        self._publish_weights()
+
+    @classmethod
+    def from_file(cls, path: Path, **kwargs: Any) -> Runtime:
+        return cls(build_snapshot(load_config(path)), **kwargs)
+
+    # --- picking ------------------------------------------------------------------------
+
+    def choose(self, snapshot: Snapshot, operation: str, request: web.Request) -> str:
+        routing = snapshot.config.routing
+        forced = request.headers.get(routing.force_header)
+        if forced is not None and forced in snapshot.upstreams and self._admin_ok(
+                snapshot.config, request.headers.get(ADMIN_TOKEN_HEADER)):
+            return forced
+        return snapshot.picker.choose(operation, request.headers, request.remote,
+                                      self.rollback.disabled)
+
+    @staticmethod
+    def _admin_ok(config: Config, supplied: str | None) -> bool:
+        token = admin_token(config)
+        return (token is not None and supplied is not None
+                and hmac.compare_digest(token.encode(), supplied.encode()))
+
+    def admin_ok(self, supplied: str | None) -> bool:
+        return self._admin_ok(self.current.config, supplied)
+
+    # --- health bookkeeping ------------------------------------------------------------
+
+    def record(self, upstream: str, seconds: float, failed: bool) -> None:
+        self.rollback.record(upstream, seconds, failed, self._serving())
+
+    def _serving(self) -> list[str]:
+        return [n for n, u in self.current.config.upstreams.items() if u.weight > 0]
+
+    def _on_rollback(self, event: RollbackEvent) -> None:
+        self.metrics.rollbacks.labels(event.upstream, event.reason).inc()
+        self._publish_weights()
+
+    def effective_weights(self) -> dict[str, int]:
+        disabled = self.rollback.disabled
+        return {n: 0 if n in disabled else u.weight
+                for n, u in self.current.config.upstreams.items()}
+
+    def _publish_weights(self) -> None:
+        for name, weight in self.effective_weights().items():
+            self.metrics.weight.labels(name).set(weight)
+            self.metrics.rolled_back.labels(name).set(1 if name in self.rollback.disabled else 0)
+
+    def reset_rollback(self) -> None:
+        self.rollback.reset()
+        self._publish_weights()
+        log.warning("rollback reset by admin")
+
+    # --- reload -------------------------------------------------------------------------
+
+    async def reload(self, reason: str) -> bool:
+        """Build, validate and swap in a new snapshot; False (and `last_error`) when refused."""
+        source = self.current.config.source
+        if source is None:
+            self.last_error, self.last_error_at = "no config file to reload", time.time()
+            return False
+        async with self._lock:
+            previous = self.current
+            try:
+                snapshot = await asyncio.to_thread(_build_from, source, previous)
+            except ConfigError as exc:
+                self.last_error, self.last_error_at = str(exc), time.time()
+                self.metrics.reloads.labels("refused").inc()
+                log.error(f"reload refused, still serving {previous.version}: {exc}",
+                          extra={"fields": {"reason": reason}})
+                return False
+            if snapshot.version == previous.version:
+                return True
+            self.current = self._attach(snapshot, previous)
+            config_changed = snapshot.config.digest != previous.config.digest
+            self.rollback.reconfigure(snapshot.config.rollback, snapshot.config.upstreams,
+                                      keep_state=not config_changed)
+            self._publish_weights()
+            self.loaded_at, self.reloads = time.time(), self.reloads + 1
+            self.last_error = None
+            self.metrics.reloads.labels("ok").inc()
+            log.warning(f"config reloaded: {previous.version} → {snapshot.version}",
+                        extra={"fields": {"reason": reason}})
+            return True
+
+    def _attach(self, snapshot: Snapshot, previous: Snapshot | None) -> Snapshot:
+        config = snapshot.config
+        old: dict[str, Any] = dict(previous.upstreams) if previous is not None else {}
+        upstreams: dict[str, Upstream] = {}
+        for name, up in config.upstreams.items():
+            kept = old.get(name)
+            if kept is not None and isinstance(kept, HttpUpstream) and kept.same_as(
+                    up.url, config.connect_timeout, config.total_timeout,
+                    config.max_upstream_body_bytes):
+                upstreams[name] = old.pop(name)
+            elif kept is not None and not isinstance(kept, HttpUpstream) and kept.url == up.url:
+                upstreams[name] = old.pop(name)
+            else:
+                upstreams[name] = self._factory(up, config)
+        if old and previous is not None:
+            delay = previous.config.total_timeout + 1.0
+            task = asyncio.get_event_loop().create_task(_close_later(list(old.values()), delay))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        return replace(snapshot, upstreams=upstreams)
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.current.describe(), "loaded_at": self.loaded_at,
+                "reloads": self.reloads, "last_error": self.last_error,
+                "last_error_at": self.last_error_at}
+
+    def status(self) -> dict[str, Any]:
+        return {"version": self.current.version,
+                "configured_weights": {n: u.weight
+                                       for n, u in self.current.config.upstreams.items()},
+                "effective_weights": self.effective_weights(),
+                "upstreams": self.rollback.describe(),
+                "rollbacks": [{"upstream": e.upstream, "reason": e.reason, "at": e.at,
+                               "detail": e.detail} for e in self.rollback.events]}
+
+    async def close(self) -> None:
+        for task in list(self._closing):
+            task.cancel()
+        for upstream in self.current.upstreams.values():
+            await upstream.close()
+
+
+def _build_from(source: Path, previous: Snapshot) -> Snapshot:
+    return build_snapshot(load_config(source), previous)
+
+
+async def _close_later(upstreams: list[Upstream], delay: float) -> None:
+    try:
+        await asyncio.sleep(delay)
+    finally:
+        for upstream in upstreams:
+            await upstream.close()

@@ -1,0 +1,1 @@
+"""Where a request goes: the Phase 1 route table and the canary split (both sans-IO)."""

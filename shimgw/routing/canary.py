@@ -1,0 +1,149 @@
+"""The canary split: which upstream serves a client.
+
+Theory of operation
+-------------------
+A client's routing key (by default its API key; configurable to another
+header or its address) is hashed, with a per-config salt, into one of
+16,384 buckets. Hashing is BLAKE2b, never Python's `hash()`, so every worker
+and every restart agrees.
+
+Each bucket is given to an upstream by *weighted rendezvous hashing*: every
+(bucket, upstream) pair has a fixed pseudo-random score `-ln(u)`, and the
+bucket goes to the upstream with the smallest `score / weight`. That layout
+has the two properties SREs rely on:
+- while the weights stay, a bucket (so a client) never changes arm;
+- raising one upstream's weight only lowers its own ratios, so buckets move
+  onto it and never between the others; lowering it only moves buckets off
+  it. 5 % → 25 % → 100 % never bounces a client back and forth.
+Shares follow the weights up to sampling noise.
+
+The per-pair scores are computed once per (salt, upstream set); a table
+bucket → upstream is built once per distinct weight set (default, each route,
+each group, and the effective weights after an automatic rollback) and
+cached, so picking is one hash and one tuple index.
+
+Precedence: a client group's weights, else the route's, else the defaults;
+a forced arm (tester header + admin token) is decided at the edge before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from shimgw.config import GroupConfig, RoutingConfig
+
+BUCKETS = 16384
+
+
+def _unit(salt: str, bucket: int, upstream: str) -> float:
+    digest = hashlib.blake2b(f"{salt}\x00{bucket}\x00{upstream}".encode(), digest_size=8).digest()
+    # (n + 0.5) / 2^64 is never 0 or 1, so the log is always finite.
+    return (int.from_bytes(digest, "big") + 0.5) / 2.0**64
+
+
+def bucket_of(salt: str, key: str) -> int:
+    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8,
+                             key=salt.encode()[:64]).digest()
+    return int.from_bytes(digest, "big") % BUCKETS
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Scores for one salt and upstream set; tables for weight sets are derived from it."""
+
+    salt: str
+    upstreams: tuple[str, ...]
+    scores: tuple[tuple[float, ...], ...]  # [bucket][upstream index]
+
+    @classmethod
+    def build(cls, salt: str, upstreams: tuple[str, ...]) -> Layout:
+        return cls(salt, upstreams, tuple(
+            tuple(-math.log(_unit(salt, b, name)) for name in upstreams) for b in range(BUCKETS)))
+
+    def table(self, weights: Mapping[str, int]) -> tuple[str, ...]:
+        live = [(i, float(weights.get(name, 0))) for i, name in enumerate(self.upstreams)
+                if weights.get(name, 0) > 0]
+        if not live:
+            raise ValueError("no upstream has a weight above 0")
+        names = self.upstreams
+        return tuple(names[min(live, key=lambda iw: row[iw[0]] / iw[1])[0]]
+                     for row in self.scores)
+
+
+def _frozen(weights: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted((k, v) for k, v in weights.items() if v > 0))
+
+
+class Picker:
+    """Chooses an upstream; built once per snapshot, tables cached per weight set.
+
+    Its only mutable state is the table cache, which a reload drops with the
+    snapshot; a rollback asks for tables of new (effective) weights.
+    """
+
+    def __init__(self, routing: RoutingConfig, weights: Mapping[str, int],
+                 layout: Layout | None = None) -> None:
+        self.routing = routing
+        self.weights = MappingProxyType(dict(weights))
+        names = tuple(sorted(weights))
+        self.layout = layout if layout is not None and layout.upstreams == names and \
+            layout.salt == routing.salt else Layout.build(routing.salt, names)
+        self._tables: dict[tuple[tuple[str, int], ...], tuple[str, ...]] = {}
+        self._key_header = routing.key[7:].lower() if routing.key.startswith("header:") else None
+        self._key_groups = tuple(g for g in routing.groups if g.key_sha256)
+        self._api_key_header = (
+            self._key_header if self._key_header is not None else "x-api-key")
+        for w in (weights, *routing.routes.values(), *(g.weights for g in routing.groups)):
+            self.table_for(w)
+
+    def table_for(self, weights: Mapping[str, int]) -> tuple[str, ...]:
+        frozen = _frozen(weights)
+        table = self._tables.get(frozen)
+        if table is None:
+            table = self._tables[frozen] = self.layout.table(dict(frozen))
+        return table
+
+    def group_of(self, headers: Mapping[str, str]) -> GroupConfig | None:
+        for group in self.routing.groups:
+            if group.header is not None:
+                if headers.get(group.header.lower()) in group.values:
+                    return group
+            else:
+                key = headers.get("x-api-key")
+                if key is not None and hashlib.sha256(key.encode()).hexdigest() in group.key_sha256:
+                    return group
+        return None
+
+    def weights_for(self, operation: str, headers: Mapping[str, str]) -> Mapping[str, int]:
+        group = self.group_of(headers) if self.routing.groups else None
+        if group is not None:
+            return group.weights
+        return self.routing.routes.get(operation, self.weights)
+
+    def choose(
+        self, operation: str, headers: Mapping[str, str], client_address: str | None,
+        disabled: frozenset[str] = frozenset(),
+    ) -> str:
+        weights = self.weights_for(operation, headers)
+        if disabled:
+            weights = _without(weights, disabled, self.weights)
+        key = (headers.get(self._key_header) if self._key_header is not None
+               else client_address)
+        # No key: any arm will do, but by the same weights.
+        bucket = bucket_of(self.routing.salt, key) if key else random.randrange(BUCKETS)
+        return self.table_for(weights)[bucket]
+
+
+def _without(
+    weights: Mapping[str, int], disabled: frozenset[str], defaults: Mapping[str, int]
+) -> Mapping[str, int]:
+    """Weights with rolled-back upstreams at 0; if nothing is left, the others share evenly."""
+    kept = {k: v for k, v in weights.items() if k not in disabled and v > 0}
+    if kept:
+        return kept
+    return {k: 1 for k in defaults if k not in disabled} or dict(weights)

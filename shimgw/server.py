@@ -1,0 +1,193 @@
+"""The Phase 1 edge: the aiohttp app and the one handler every request goes through.
+
+One request, start to end (each step is a call into a sans-IO module):
+snapshot → route → Phase 1 check → to_v2 → /v2 check → pick upstream → send
+→ answer check → to_phase1 → response with X-Request-ID. Every failure on the
+way is a `GatewayError` and leaves as the Phase 1 error body; anything else is
+a bug, logged with its traceback and answered 502 (Phase 1 has no 500).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from typing import Any
+
+import orjson
+from aiohttp import web
+from opentelemetry import trace
+
+from shimgw import observe
+from shimgw.errors import (
+    BadRequest,
+    GatewayError,
+    InternalError,
+    PayloadTooLarge,
+    UpstreamContractViolation,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from shimgw.messages import ParsedRequest, V2Response
+from shimgw.reload import Runtime
+from shimgw.translate.engine import to_phase1, to_v2
+from shimgw.translate.transforms import ABSENT
+
+log = logging.getLogger("shimgw")
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    length = request.content_length
+    if length is not None and length > limit:
+        raise PayloadTooLarge(f"body: {length} bytes is over the limit of {limit}")
+    if length is not None:
+        return await request.read()
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body: over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def error_response(error: GatewayError, rid: str) -> web.Response:
+    body = orjson.dumps({"error": error.message, "code": error.status, "request_id": rid})
+    headers = {**error.headers, "X-Request-ID": rid}
+    return web.Response(status=error.status, body=body, content_type="application/json",
+                        headers=headers)
+
+
+class Gateway:
+    """The handler and what it needs that outlives a snapshot (metrics, tracer, health)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.metrics = runtime.metrics
+        self.tracer = observe.setup_tracing(runtime.current.config.trace_sample_ratio)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        snapshot = self.runtime.current  # read once: this request finishes on it
+        headers = request.headers
+        rid = observe.request_id(headers.get("X-Request-ID"))
+        op_id, upstream_name, status = "-", "-", 0
+        span_ctx = observe.extract_context(headers)
+        with self.tracer.start_as_current_span(
+            "phase1", context=span_ctx, kind=trace.SpanKind.SERVER,
+            record_exception=False, set_status_on_exception=False,
+        ) as span:
+            try:
+                op_id, params = snapshot.routes.match(request.method, request.path)
+                op = snapshot.operations[op_id]
+                try:
+                    body = await _read_body(request, snapshot.config.max_body_bytes)
+                except PayloadTooLarge:
+                    raise
+                except Exception as exc:  # a client that hangs up or sends a broken chunk
+                    raise BadRequest("body: could not be read") from exc
+                parsed = op.request_check.parse(
+                    params, request.query, headers, request.content_type, body)
+                if op.call_check is None:
+                    to_v2(op.plan, parsed)  # raises the local answer
+                    raise InternalError(f"{op_id}: a local operation gave no answer")
+                call = to_v2(op.plan, parsed)
+                out_headers = dict(call.headers)
+                out_headers["X-Correlation-ID"] = rid
+                observe.inject_context(span, out_headers)
+                if call.content_type:
+                    out_headers["Content-Type"] = call.content_type
+                call = replace(call, headers=out_headers)
+                op.call_check.check(call)
+                upstream_name = self.runtime.choose(snapshot, op_id, request)
+                answer = await self._send(snapshot, upstream_name, call, out_headers)
+                response = self._translate(snapshot, op, parsed, answer, upstream_name, rid)
+                status = response.status
+                return response
+            except GatewayError as error:
+                status = error.status
+                if isinstance(error, UpstreamError | UpstreamTimeout) or status >= 500:
+                    log.warning("upstream failure", extra={"fields": {
+                        "request_id": rid, "operation": op_id, "upstream": upstream_name,
+                        "status": status, "error": error.message}})
+                return error_response(error, rid)
+            except Exception:
+                status = 502
+                log.exception("internal error", extra={"fields": {"request_id": rid,
+                                                                  "operation": op_id}})
+                return error_response(InternalError("internal gateway error"), rid)
+            finally:
+                elapsed = time.perf_counter() - started
+                self.metrics.requests.labels(op_id, str(status), upstream_name).inc()
+                self.metrics.duration.labels(op_id).observe(elapsed)
+                if snapshot.config.access_log:
+                    observe.access_log.info("request", extra={"fields": {
+                        "request_id": rid, "method": request.method, "path": request.path,
+                        "operation": op_id, "upstream": upstream_name, "status": status,
+                        "ms": round(elapsed * 1000, 2)}})
+
+    async def _send(self, snapshot: Any, name: str, call: Any, headers: dict[str, str]
+                    ) -> V2Response:
+        upstream = snapshot.upstreams[name]
+        started = time.perf_counter()
+        try:
+            answer: V2Response = await upstream.send(call, headers)
+        except UpstreamTimeout:
+            self.runtime.record(name, time.perf_counter() - started, failed=True)
+            self.metrics.upstream_errors.labels(name, "timeout").inc()
+            raise
+        except UpstreamError:
+            self.runtime.record(name, time.perf_counter() - started, failed=True)
+            self.metrics.upstream_errors.labels(name, "unreachable").inc()
+            raise
+        failed = answer.status >= 500
+        self.runtime.record(name, time.perf_counter() - started, failed=failed)
+        if failed:
+            self.metrics.upstream_errors.labels(name, "5xx").inc()
+        return answer
+
+    def _translate(self, snapshot: Any, op: Any, parsed: ParsedRequest, answer: V2Response,
+                   upstream_name: str, rid: str) -> web.Response:
+        mode = snapshot.config.validate_responses
+        data: Any
+        if mode == "off" or op.answer_check is None:
+            data = _lenient_decode(answer)
+        else:
+            try:
+                data = op.answer_check.check(answer.status, answer.headers,
+                                             answer.content_type, answer.body)
+            except UpstreamContractViolation as violation:
+                self.metrics.violations.labels("phase2", op.plan.operation).inc()
+                self.metrics.upstream_errors.labels(upstream_name, "contract").inc()
+                self.runtime.record(upstream_name, 0.0, failed=True)
+                if mode == "enforce":
+                    raise
+                log.warning("contract violation (report mode)", extra={"fields": {
+                    "request_id": rid, "operation": op.plan.operation,
+                    "upstream": upstream_name, "error": violation.message}})
+                data = _lenient_decode(answer)
+        result = to_phase1(op.plan, snapshot.errors, parsed, replace(answer, data=data))
+        headers = dict(result.headers)
+        headers["X-Request-ID"] = rid
+        response = web.Response(status=result.status, body=result.body or None, headers=headers)
+        if result.content_type is not None:
+            response.headers["Content-Type"] = result.content_type
+        return response
+
+
+def _lenient_decode(answer: V2Response) -> Any:
+    """Best-effort body for `report`/`off` modes: JSON when it parses, else absent."""
+    if not answer.body or "json" not in answer.content_type:
+        return ABSENT
+    try:
+        return orjson.loads(answer.body)
+    except orjson.JSONDecodeError:
+        return ABSENT
+
+
+def build_app(gateway: Gateway) -> web.Application:
+    # Our own route table decides 404/405, so aiohttp gets one catch-all route;
+    # the body limit is enforced per snapshot by the handler, not by aiohttp.
+    app = web.Application(client_max_size=1 << 40, handler_args={"max_field_size": 16384})
+    app.router.add_route("*", "/{tail:.*}", gateway.handle)
+    return app

@@ -1,0 +1,130 @@
+"""Running the gateway: listeners, signals, the config watcher, graceful shutdown.
+
+`Service` is what `shimgw serve` and `shimgw demo` run, and what the
+integration tests start on loopback port 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from pathlib import Path
+
+from aiohttp import web
+
+from shimgw.admin import build_admin_app
+from shimgw.reload import Runtime
+from shimgw.server import Gateway, build_app
+
+log = logging.getLogger("shimgw")
+WATCH_INTERVAL_S = 1.0
+
+
+def _fingerprint(paths: list[Path]) -> tuple[object, ...]:
+    """What changes when a file is edited, atomically replaced or re-pointed by a symlink."""
+    out: list[object] = []
+    for path in paths:
+        try:
+            st = path.stat()  # follows symlinks: a ConfigMap's ..data swap shows here
+            out.append((str(path.resolve()), st.st_ino, st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((str(path), None))
+    return tuple(out)
+
+
+def watched_files(runtime: Runtime) -> list[Path]:
+    snapshot = runtime.current
+    config = snapshot.config
+    files = [p for p in (config.source, config.phase1, config.phase2) if p is not None]
+    if config.translations is not None:
+        files += sorted(config.translations.glob("*.yaml"))
+        files.append(config.translations)
+    return files
+
+
+class Service:
+    def __init__(self, runtime: Runtime, *, reuse_port: bool = False,
+                 sock: socket.socket | None = None) -> None:
+        self.runtime = runtime
+        self.gateway = Gateway(runtime)
+        self.reuse_port = reuse_port
+        self._sock = sock
+        self._runners: list[web.AppRunner] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self.port = 0
+        self.admin_port: int | None = None
+
+    async def start(self) -> None:
+        config = self.runtime.current.config
+        runner = web.AppRunner(build_app(self.gateway), access_log=None,
+                               handle_signals=False, shutdown_timeout=config.total_timeout)
+        await runner.setup()
+        if self._sock is not None:
+            site: web.BaseSite = web.SockSite(runner, self._sock)
+        else:
+            site = web.TCPSite(runner, config.host, config.port, reuse_port=self.reuse_port,
+                               backlog=1024)
+        await site.start()
+        self._runners.append(runner)
+        self.port = _bound_port(runner)
+        if config.admin.port is not None:
+            admin = web.AppRunner(build_admin_app(self.runtime), access_log=None)
+            await admin.setup()
+            await web.TCPSite(admin, config.admin.host, config.admin.port,
+                              reuse_port=self.reuse_port).start()
+            self._runners.append(admin)
+            self.admin_port = _bound_port(admin)
+        self._tasks.append(asyncio.create_task(self._watch()))
+        log.info("listening", extra={"fields": {
+            "host": config.host, "port": self.port, "admin_port": self.admin_port,
+            "version": self.runtime.current.version, "pid": os.getpid()}})
+
+    async def _watch(self) -> None:
+        """Poll the config, contracts and translations; any change triggers a reload.
+
+        Polling (not inotify) sees atomic renames and symlink swaps alike, on every
+        platform, for the price of a few stat calls a second.
+        """
+        seen = _fingerprint(watched_files(self.runtime))
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL_S)
+            now = _fingerprint(watched_files(self.runtime))
+            if now != seen:
+                await self.runtime.reload("file change")
+                seen = _fingerprint(watched_files(self.runtime))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        # Cleanup stops accepting, then waits for in-flight requests (shutdown_timeout).
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        await self.runtime.close()
+
+
+def _bound_port(runner: web.AppRunner) -> int:
+    for address in runner.addresses:
+        if isinstance(address, tuple):
+            return int(address[1])
+    return 0
+
+
+async def run_until_signalled(service: Service) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(
+        service.runtime.reload("SIGHUP")))
+    await service.start()
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down: draining in-flight requests")
+        await service.stop()

@@ -1,0 +1,121 @@
+"""The snapshot: config, contracts, plans, validators and routing, built once and frozen.
+
+A request reads `holder.current` once and finishes on that object, whatever
+reloads happen meanwhile. Building is pure CPU and file reads (no sockets), so
+it runs off the event loop; `reload.py` swaps the reference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from shimgw import resources
+from shimgw.config import Config
+from shimgw.contracts.document import Contract, load_contract
+from shimgw.contracts.reference import load_openapi
+from shimgw.contracts.validators import (
+    Phase1RequestCheck,
+    Phase2RequestCheck,
+    ResponseCheck,
+    phase1_request_check,
+    phase2_request_check,
+    response_check,
+)
+from shimgw.errors import TranslationError
+from shimgw.routing.canary import Picker
+from shimgw.routing.routes import RouteTable, build_routes
+from shimgw.translate.check import check_translations
+from shimgw.translate.language import ErrorTable, Translations, load_translations
+from shimgw.translate.plan import OperationPlan, build_plans
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """Everything one Phase 1 operation needs at request time."""
+
+    plan: OperationPlan
+    request_check: Phase1RequestCheck
+    call_check: Phase2RequestCheck | None  # None: answered locally
+    answer_check: ResponseCheck | None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    config: Config
+    version: str
+    built_at: float
+    phase1: Contract
+    phase2: Contract
+    translations: Translations
+    routes: RouteTable
+    operations: Mapping[str, Operation]
+    errors: ErrorTable
+    picker: Picker
+    upstreams: Mapping[str, Any] = field(default_factory=dict)  # name → Upstream, attached later
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "loaded_at": self.built_at,
+            "source": str(self.config.source) if self.config.source else None,
+            "contracts": {c.name: {"title": c.title, "version": c.version, "sha256": c.sha256}
+                          for c in (self.phase1, self.phase2)},
+            "operations": sorted(self.operations),
+            "upstreams": {n: {"url": u.url, "weight": u.weight}
+                          for n, u in self.config.upstreams.items()},
+            "routes": {op: dict(w) for op, w in self.config.routing.routes.items()},
+            "groups": [g.name for g in self.config.routing.groups],
+            "validation": {"responses": self.config.validate_responses},
+        }
+
+
+def _digest_folder(folder: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(folder.glob("*.yaml")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def build_snapshot(config: Config, previous: Snapshot | None = None) -> Snapshot:
+    """Build and fully validate a snapshot, or raise `ConfigError` naming what is wrong."""
+    phase1_path = config.phase1 or resources.phase1_contract()
+    phase2_path = config.phase2 or resources.phase2_contract()
+    folder = config.translations or resources.translations_dir()
+    phase1 = load_contract(phase1_path, "contracts.phase1")
+    phase2 = load_contract(phase2_path, "contracts.phase2")
+    if previous is None or previous.phase1.sha256 != phase1.sha256:
+        load_openapi(phase1_path, "contracts.phase1")
+    if previous is None or previous.phase2.sha256 != phase2.sha256:
+        load_openapi(phase2_path, "contracts.phase2")
+    translations = load_translations(folder)
+    problems = check_translations(translations, phase1, phase2).problems
+    if problems:
+        raise TranslationError(problems[0].where, problems[0].problem + (
+            f" (and {len(problems) - 1} more problems; run `shimgw check`)"
+            if len(problems) > 1 else ""))
+    plans = build_plans(translations, phase1, phase2)
+    for op_id in config.routing.routes:
+        if op_id not in phase1.operations:
+            raise TranslationError(f"routing.routes.{op_id}", "not an operationId of phase1.yaml")
+    operations = {}
+    for op_id, plan in plans.items():
+        target = phase2.operations[plan.target] if plan.target else None
+        operations[op_id] = Operation(
+            plan, phase1_request_check(phase1, phase1.operations[op_id]),
+            phase2_request_check(phase2, target) if target else None,
+            response_check(phase2, target) if target else None)
+    version = hashlib.sha256("\n".join(
+        (config.digest, phase1.sha256, phase2.sha256, _digest_folder(folder))).encode()).hexdigest()
+    weights = {name: u.weight for name, u in config.upstreams.items()}
+    layout = previous.picker.layout if previous is not None else None
+    return Snapshot(
+        config, version[:16], time.time(), phase1, phase2, translations, build_routes(phase1),
+        MappingProxyType(operations), translations.errors,
+        Picker(config.routing, weights, layout))

@@ -1,0 +1,201 @@
+"""Compiling rule trees into closures, and operation rules plus contracts into plans.
+
+See the theory of operation in `engine.py`. Everything here runs when a
+snapshot is built, never per request.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from shimgw.translate import transforms as tf
+from shimgw.translate.language import (
+    All,
+    AnyOf,
+    Apply,
+    Arith,
+    Concat,
+    Cond,
+    Const,
+    Contains,
+    Each,
+    Eq,
+    Filter,
+    From,
+    If,
+    Not,
+    Obj,
+    Present,
+    Step,
+    Value,
+)
+from shimgw.translate.transforms import ABSENT, TransformFailed
+
+Ctx = Mapping[str, Any]
+Evaluator = Callable[[Ctx, Any], Any]
+StepFn = Callable[[Ctx, Any], Any]
+Test = Callable[[Ctx, Any], bool]
+
+_ARITH: Mapping[str, Callable[[Any, Any], Any]] = {
+    "add": operator.add,
+    "sub": operator.sub,
+    "mul": operator.mul,
+}
+
+
+def compile_value(value: Value) -> Evaluator:
+    base = _compile_base(value.base)
+    steps = tuple(compile_step(s) for s in value.pipe)
+    default = value.default
+    if not steps and default is ABSENT:
+        return base
+
+    def run(ctx: Ctx, it: Any) -> Any:
+        result = base(ctx, it)
+        if result is ABSENT:
+            return default
+        for step in steps:
+            result = step(ctx, result)
+        return result
+
+    return run
+
+
+def _compile_base(base: Any) -> Evaluator:
+    if isinstance(base, From):
+        return _compile_from(base)
+    if isinstance(base, Const):
+        constant = base.value
+        return lambda ctx, it: constant
+    if isinstance(base, Obj):
+        return _compile_object(base)
+    if isinstance(base, Concat):
+        return _compile_concat(base)
+    if isinstance(base, If):
+        test, then, otherwise = compile_cond(base.cond), *map(compile_value, (base.then,
+                                                                            base.otherwise))
+        return lambda ctx, it: then(ctx, it) if test(ctx, it) else otherwise(ctx, it)
+    if isinstance(base, Arith):
+        return _compile_arith(base)
+    raise TypeError(f"unknown value node {base!r}")  # pragma: no cover - language.py forbids
+
+
+def _compile_from(node: From) -> Evaluator:
+    root, path = node.root, node.path
+    if root == "header":
+        name = path[0].lower()
+        return lambda ctx, it: ctx["header"].get(name, ABSENT)
+
+    def walk(ctx: Ctx, it: Any) -> Any:
+        current = it if root == "it" else ctx.get(root, ABSENT)
+        for segment in path:
+            if not isinstance(current, Mapping):
+                return ABSENT
+            current = current.get(segment, ABSENT)
+        return current
+
+    return walk
+
+
+def _compile_object(node: Obj) -> Evaluator:
+    fields = tuple((name, compile_value(v)) for name, v in node.fields)
+
+    def build(ctx: Ctx, it: Any) -> Any:
+        out = {}
+        for name, fn in fields:
+            result = fn(ctx, it)
+            if result is not ABSENT:
+                out[name] = result
+        # An object none of whose fields is present vanishes, so optional nested
+        # blocks (notification.webhook.url) are omitted rather than sent empty.
+        return out if out or not fields else ABSENT
+
+    return build
+
+
+def _compile_concat(node: Concat) -> Evaluator:
+    parts = tuple(compile_value(p) for p in node.parts)
+
+    def concat(ctx: Ctx, it: Any) -> Any:
+        texts = []
+        for part in parts:
+            result = part(ctx, it)
+            if result is ABSENT:
+                return ABSENT
+            texts.append(result if isinstance(result, str) else tf.SIMPLE["to_str"](result))
+        return "".join(texts)
+
+    return concat
+
+
+def _compile_arith(node: Arith) -> Evaluator:
+    op, left, right = _ARITH[node.op], compile_value(node.left), compile_value(node.right)
+
+    def arith(ctx: Ctx, it: Any) -> Any:
+        a, b = left(ctx, it), right(ctx, it)
+        if a is ABSENT or b is ABSENT:
+            return ABSENT
+        for operand in (a, b):
+            if isinstance(operand, bool) or not isinstance(operand, int | float):
+                raise TransformFailed(f"not a number: {operand!r}")
+        return op(a, b)
+
+    return arith
+
+
+def compile_step(step: Step) -> StepFn:
+    if isinstance(step, Each):
+        inner = tuple(compile_step(s) for s in step.steps)
+
+        def each(ctx: Ctx, value: Any) -> Any:
+            if not isinstance(value, list):
+                raise TransformFailed(f"not a list: {value!r}")
+            out = []
+            for item in value:
+                for fn in inner:
+                    item = fn(ctx, item)
+                out.append(item)
+            return out
+
+        return each
+    if isinstance(step, Filter):
+        test = compile_cond(step.cond)
+
+        def keep(ctx: Ctx, value: Any) -> Any:
+            if not isinstance(value, list):
+                raise TransformFailed(f"not a list: {value!r}")
+            return [item for item in value if test(ctx, item)]
+
+        return keep
+    if isinstance(step, Apply):
+        apply = compile_value(step.value)
+        return apply
+    transform = step.apply
+    return lambda ctx, value: transform(value)
+
+
+def compile_cond(cond: Cond) -> Test:
+    if isinstance(cond, Eq):
+        left, right = compile_value(cond.left), compile_value(cond.right)
+        return lambda ctx, it: bool(left(ctx, it) == right(ctx, it))
+    if isinstance(cond, Contains):
+        hay, needle = compile_value(cond.haystack), compile_value(cond.needle)
+
+        def contains(ctx: Ctx, it: Any) -> bool:
+            values = hay(ctx, it)
+            return isinstance(values, list | tuple) and needle(ctx, it) in values
+
+        return contains
+    if isinstance(cond, Present):
+        fn = compile_value(cond.value)
+        return lambda ctx, it: fn(ctx, it) is not ABSENT
+    if isinstance(cond, Not):
+        inner = compile_cond(cond.cond)
+        return lambda ctx, it: not inner(ctx, it)
+    if isinstance(cond, All | AnyOf):
+        tests = tuple(compile_cond(c) for c in cond.conds)
+        combine = all if isinstance(cond, All) else any
+        return lambda ctx, it: combine(t(ctx, it) for t in tests)
+    raise TypeError(f"unknown condition {cond!r}")  # pragma: no cover

@@ -1,0 +1,153 @@
+"""The translation engine: compiled plans turn Phase 1 requests into /v2 calls and back.
+
+Theory of operation
+-------------------
+A translation file (see `language.py` and translations/README.md) is parsed
+once into a tree of frozen rule objects. `compile_value` turns each tree into
+a closure `fn(ctx, it) -> value`, so a request walks no YAML, looks up no rule
+by name and builds no plan: it calls closures that were built when the
+snapshot was.
+
+`ctx` maps a root name to plain data: on the request side `path`, `query`,
+`header`, `body` of the checked Phase 1 request; on the response side `body`,
+`header`, `status` of the /v2 answer and `request` (the Phase 1 request, for
+echoes such as `page`). `it` is the value a `shape`, `each` or `apply` step
+is working on.
+
+Absence is a value (`ABSENT`), not an exception: reading a missing field
+yields it, transforms are skipped for it, `default` replaces it, and an
+object field that ends up absent is left out. That one rule gives
+"omit when absent", optional nested blocks and defaults without special
+cases.
+
+Both directions are pure: `to_v2` and `to_phase1` take plain data and return
+plain data (`messages.py`). Contract checks, I/O and correlation live at the
+edge; this module imports nothing from aiohttp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from shimgw.errors import LocalAnswer, TranslatedError, UntranslatableRequest
+from shimgw.messages import ParsedRequest, Phase1Response, V2Request, V2Response
+from shimgw.translate import transforms as tf
+from shimgw.translate.compiler import Ctx, Evaluator
+from shimgw.translate.language import ErrorTable
+from shimgw.translate.plan import OperationPlan
+from shimgw.translate.transforms import ABSENT, TransformFailed
+
+# --- the two directions -------------------------------------------------------------------
+
+
+def to_v2(plan: OperationPlan, request: ParsedRequest) -> V2Request:
+    """Build the /v2 call for a checked Phase 1 request. Pure; never sends anything."""
+    if plan.local is not None:
+        raise _local_answer(plan, request)
+    ctx = {"path": request.path, "query": request.query, "header": request.headers,
+           "body": request.body}
+    field = "request"
+    try:
+        field = "path"
+        path_params = {name: fn(ctx, None) for name, fn in plan.path}
+        field = "query"
+        query: dict[str, Any] = {}
+        for name, fn, is_array in plan.query:
+            result = fn(ctx, None)
+            if result is not ABSENT:
+                query[name] = (list(result) if isinstance(result, tuple | list) else [result]
+                               ) if is_array else result
+        field = "headers"
+        headers = {}
+        for name, fn in plan.headers:
+            result = fn(ctx, None)
+            if result is not ABSENT:
+                headers[name] = result if isinstance(result, str) else str(result)
+        field = "body"
+        body = plan.body(ctx, None) if plan.body is not None else ABSENT
+    except TransformFailed as exc:
+        raise UntranslatableRequest(f"{plan.operation} {field}: {exc}") from exc
+    for name, value in path_params.items():
+        if value is ABSENT:
+            raise UntranslatableRequest(f"{plan.operation}: no value for /v2 path parameter {name}")
+    return V2Request(plan.target or "", plan.method, plan.render_path(path_params), path_params,
+                     query, headers, body, plan.content_type if body is not ABSENT else None)
+
+
+def to_phase1(
+    plan: OperationPlan, errors: ErrorTable, request: ParsedRequest, response: V2Response
+) -> Phase1Response:
+    """Turn a (contract-checked) /v2 answer into the Phase 1 answer, or raise its Phase 1 error."""
+    rule = plan.responses.get(response.status)
+    if rule is None:
+        raise translate_error(errors, plan.promised, response)
+    ctx = {"body": response.data, "header": response.headers, "status": response.status,
+           "request": {"path": request.path, "query": request.query, "body": request.body}}
+    try:
+        headers = _evaluate_headers(rule.headers, ctx)
+        if rule.body is None:
+            return Phase1Response(rule.status, b"", None, headers)
+        data = rule.body(ctx, None)
+    except TransformFailed as exc:
+        raise TranslatedError(502, f"orchestrator answer cannot be translated: {exc}") from exc
+    if rule.media_type == "text/plain":
+        body = data.encode() if isinstance(data, str) else b""
+        return Phase1Response(rule.status, body, "text/plain; charset=utf-8", headers)
+    return Phase1Response(rule.status, orjson.dumps(data), "application/json", headers)
+
+
+def translate_error(
+    errors: ErrorTable, promised: frozenset[int], response: V2Response
+) -> TranslatedError:
+    """The status table of MAPPING.md, then the rule that a client never gets an unpromised status."""
+    status = response.status
+    if status in errors.status:
+        mapped = errors.status[status]
+    elif 400 <= status < 500:
+        mapped = errors.other_4xx
+    elif status >= 500:
+        mapped = errors.other_5xx
+    else:
+        return TranslatedError(502, f"orchestrator answered {status}, which no rule translates")
+    message = _problem_message(errors, response.data) or f"orchestrator answered {status}"
+    if mapped not in promised:
+        return TranslatedError(502, f"orchestrator answered {status}: {message}")
+    keep = errors.keep_headers.get(status, ())
+    headers = {name: response.headers[name.lower()] for name in keep
+               if name.lower() in response.headers}
+    return TranslatedError(mapped, message, headers=headers)
+
+
+def _problem_message(errors: ErrorTable, data: Any) -> str | None:
+    if isinstance(data, Mapping):
+        for name in errors.message_fields:
+            value = data.get(name)
+            if isinstance(value, str) and value:
+                return value
+    return None
+
+
+def _local_answer(plan: OperationPlan, request: ParsedRequest) -> LocalAnswer:
+    local = plan.local
+    assert local is not None
+    ctx = {"path": request.path, "query": request.query, "header": request.headers,
+           "body": request.body}
+    return LocalAnswer(local.status, local.error, headers=dict(_evaluate_headers(local.headers, ctx)))
+
+
+def _evaluate_headers(
+    rules: tuple[tuple[str, Evaluator], ...], ctx: Ctx
+) -> tuple[tuple[str, str], ...]:
+    out = []
+    for name, fn in rules:
+        result = fn(ctx, None)
+        if result is not ABSENT:
+            out.append((name, _text(result)))
+    return tuple(out)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else str(tf.SIMPLE["to_str"](value))

@@ -1,0 +1,521 @@
+"""The mapping language: `translations/*.yaml` → frozen rule trees.
+
+This module only reads and checks the *shape* of the files; it knows nothing
+of the contracts (`check.py` holds those checks) and nothing of evaluation
+(`engine.py` compiles these trees into closures). The language itself is
+documented in `translations/README.md`; the vocabulary lives here:
+
+value   := {from: ROOT.a.b} | {const: V} | {object: {k: value}} | {concat: [value | "text"]}
+           | {if: cond, then: value, else: value} | {add|sub|mul: [value, value]}
+           each optionally with `pipe: [step]` and `default: V`
+step    := NAME | {template: "x{}y"} | {strip_prefix: P} | {map: {k: v}} | {buckets: [...]}
+           | {pluck: F} | {join: SEP} | {each: [step]} | {filter: cond} | {shape: NAME}
+           | {apply: value}
+cond    := {eq: [value, value]} | {contains: [value, value]} | {present: value}
+           | {not: cond} | {all: [cond]} | {any: [cond]}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeAlias
+
+import yaml
+
+from shimgw.errors import TranslationError
+from shimgw.translate import transforms as tf
+from shimgw.translate.transforms import ABSENT
+
+REQUEST_ROOTS = frozenset({"path", "query", "header", "body", "it"})
+RESPONSE_ROOTS = frozenset({"body", "header", "request", "status", "it"})
+
+# --- value trees ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class From:
+    root: str
+    path: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Const:
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Obj:
+    fields: tuple[tuple[str, Value], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Concat:
+    parts: tuple[Value, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class If:
+    cond: Cond
+    then: Value
+    otherwise: Value
+
+
+@dataclass(frozen=True, slots=True)
+class Arith:
+    op: str
+    left: Value
+    right: Value
+
+
+Base: TypeAlias = From | Const | Obj | Concat | If | Arith
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    base: Base
+    pipe: tuple[Step, ...] = ()
+    default: Any = ABSENT
+
+
+# --- steps that need values (the plain ones live in transforms) ----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Each:
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    cond: Cond
+
+
+@dataclass(frozen=True, slots=True)
+class Apply:
+    """Evaluate a value with `it` bound to the piped value (`shape: NAME` is one)."""
+
+    value: Value
+    shape: str | None = None
+
+
+Step: TypeAlias = (
+    tf.Simple | tf.Template | tf.StripPrefix | tf.EnumMap | tf.Buckets | tf.Pluck | tf.Join
+) | Each | Filter | Apply
+
+# --- conditions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Eq:
+    left: Value
+    right: Value
+
+
+@dataclass(frozen=True, slots=True)
+class Contains:
+    haystack: Value
+    needle: Value
+
+
+@dataclass(frozen=True, slots=True)
+class Present:
+    value: Value
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    cond: Cond
+
+
+@dataclass(frozen=True, slots=True)
+class All:
+    conds: tuple[Cond, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    conds: tuple[Cond, ...]
+
+
+Cond: TypeAlias = Eq | Contains | Present | Not | All | AnyOf
+
+# --- rules of one operation ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRules:
+    path: tuple[tuple[str, Value], ...] = ()
+    query: tuple[tuple[str, Value], ...] = ()
+    headers: tuple[tuple[str, Value], ...] = ()
+    body: Value | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseRule:
+    status: int
+    body: Value | None
+    headers: tuple[tuple[str, Value], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LocalRule:
+    status: int
+    error: str
+    headers: tuple[tuple[str, Value], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OperationRules:
+    operation: str
+    source: str
+    target: str | None
+    request: RequestRules
+    responses: Mapping[int, ResponseRule]
+    local: LocalRule | None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorTable:
+    status: Mapping[int, int]
+    other_4xx: int
+    other_5xx: int
+    keep_headers: Mapping[int, tuple[str, ...]]
+    message_fields: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Translations:
+    operations: Mapping[str, OperationRules]
+    every_call: RequestRules
+    errors: ErrorTable
+    shapes: Mapping[str, Value]
+
+
+# --- parsing ----------------------------------------------------------------------------------
+
+
+class _Parser:
+    """Parses one set of files; `where` strings name file and key for every error."""
+
+    def __init__(self, raw_shapes: Mapping[str, tuple[str, Any]]) -> None:
+        self._raw_shapes = raw_shapes
+        self.shapes: dict[str, Value] = {}
+        self._resolving: set[str] = set()
+
+    def shape(self, name: str, where: str) -> Value:
+        if name in self.shapes:
+            return self.shapes[name]
+        if name not in self._raw_shapes:
+            raise TranslationError(where, f"unknown shape {name!r}")
+        if name in self._resolving:
+            raise TranslationError(where, f"shape {name!r} refers to itself")
+        self._resolving.add(name)
+        src, raw = self._raw_shapes[name]
+        value = self.value(raw, f"{src}: shapes.{name}", REQUEST_ROOTS | RESPONSE_ROOTS)
+        self._resolving.discard(name)
+        self.shapes[name] = value
+        return value
+
+    def value(self, raw: Any, where: str, roots: frozenset[str]) -> Value:
+        if not isinstance(raw, dict):
+            raise TranslationError(where, f"expected a value rule (a mapping), got {raw!r}")
+        kinds = [k for k in ("from", "const", "object", "concat", "if", "add", "sub", "mul")
+                 if k in raw]
+        if len(kinds) != 1:
+            raise TranslationError(
+                where, "a value rule needs exactly one of from, const, object, concat, if, "
+                f"add, sub, mul (got {sorted(raw)})")
+        kind = kinds[0]
+        extra = set(raw) - {kind, "pipe", "default"} - ({"then", "else"} if kind == "if" else set())
+        if extra:
+            raise TranslationError(where, f"unknown keys {sorted(extra)}")
+        base = self._base(kind, raw, where, roots)
+        pipe_raw = raw.get("pipe", [])
+        if not isinstance(pipe_raw, list):
+            raise TranslationError(f"{where}.pipe", "expected a list of steps")
+        pipe = tuple(self.step(s, f"{where}.pipe[{i}]", roots) for i, s in enumerate(pipe_raw))
+        return Value(base, pipe, raw.get("default", ABSENT) if "default" in raw else ABSENT)
+
+    def _base(self, kind: str, raw: dict[str, Any], where: str, roots: frozenset[str]) -> Base:
+        arg = raw[kind]
+        if kind == "from":
+            if not isinstance(arg, str) or not arg:
+                raise TranslationError(f"{where}.from", "expected a dotted path like body.name")
+            root, *rest = arg.split(".")
+            if root not in roots:
+                raise TranslationError(f"{where}.from", f"unknown root {root!r}; "
+                                       f"use one of {sorted(roots)}")
+            if root == "header" and len(rest) != 1:
+                raise TranslationError(f"{where}.from", "a header is read as header.NAME")
+            return From(root, tuple(rest))
+        if kind == "const":
+            return Const(arg)
+        if kind == "object":
+            if not isinstance(arg, dict):
+                raise TranslationError(f"{where}.object", "expected a mapping of field rules")
+            return Obj(tuple((str(k), self.value(v, f"{where}.object.{k}", roots))
+                             for k, v in arg.items()))
+        if kind == "concat":
+            if not isinstance(arg, list) or not arg:
+                raise TranslationError(f"{where}.concat", "expected a list of parts")
+            return Concat(tuple(
+                Value(Const(p)) if isinstance(p, str) else
+                self.value(p, f"{where}.concat[{i}]", roots) for i, p in enumerate(arg)))
+        if kind == "if":
+            if "then" not in raw or "else" not in raw:
+                raise TranslationError(where, "`if` needs `then` and `else`")
+            return If(self.cond(arg, f"{where}.if", roots),
+                      self.value(raw["then"], f"{where}.then", roots),
+                      self.value(raw["else"], f"{where}.else", roots))
+        if not isinstance(arg, list) or len(arg) != 2:
+            raise TranslationError(f"{where}.{kind}", "expected two operands")
+        left, right = (Value(Const(a)) if isinstance(a, int | float) and not isinstance(a, bool)
+                       else self.value(a, f"{where}.{kind}[{i}]", roots)
+                       for i, a in enumerate(arg))
+        return Arith(kind, left, right)
+
+    def cond(self, raw: Any, where: str, roots: frozenset[str]) -> Cond:
+        if not isinstance(raw, dict) or len(raw) != 1:
+            raise TranslationError(where, "a condition is one of eq, contains, present, not, "
+                                   "all, any")
+        ((kind, arg),) = raw.items()
+        if kind in ("eq", "contains"):
+            if not isinstance(arg, list) or len(arg) != 2:
+                raise TranslationError(f"{where}.{kind}", "expected two values")
+            a, b = (self.value(v, f"{where}.{kind}[{i}]", roots) for i, v in enumerate(arg))
+            return Eq(a, b) if kind == "eq" else Contains(a, b)
+        if kind == "present":
+            return Present(self.value(arg, f"{where}.present", roots))
+        if kind == "not":
+            return Not(self.cond(arg, f"{where}.not", roots))
+        if kind in ("all", "any"):
+            if not isinstance(arg, list) or not arg:
+                raise TranslationError(f"{where}.{kind}", "expected a list of conditions")
+            conds = tuple(self.cond(c, f"{where}.{kind}[{i}]", roots) for i, c in enumerate(arg))
+            return All(conds) if kind == "all" else AnyOf(conds)
+        raise TranslationError(where, f"unknown condition {kind!r}")
+
+    def step(self, raw: Any, where: str, roots: frozenset[str]) -> Step:
+        if isinstance(raw, str):
+            if raw not in tf.SIMPLE:
+                raise TranslationError(where, f"unknown transform {raw!r}; known: "
+                                       f"{sorted(tf.SIMPLE)}")
+            return tf.Simple(raw, tf.SIMPLE[raw])
+        if not isinstance(raw, dict) or len(raw) != 1:
+            raise TranslationError(where, "a step is a transform name or a one-key mapping")
+        ((kind, arg),) = raw.items()
+        inner_roots = roots | {"it"}
+        if kind == "template":
+            if not isinstance(arg, str) or arg.count("{}") != 1:
+                raise TranslationError(f"{where}.template", "needs exactly one `{}`")
+            prefix, suffix = arg.split("{}")
+            return tf.Template(prefix, suffix)
+        if kind in ("strip_prefix", "pluck", "join"):
+            if not isinstance(arg, str):
+                raise TranslationError(f"{where}.{kind}", "expected a string")
+            return {"strip_prefix": tf.StripPrefix, "pluck": tf.Pluck, "join": tf.Join}[kind](arg)
+        if kind == "map":
+            if not isinstance(arg, dict) or not arg:
+                raise TranslationError(f"{where}.map", "expected a non-empty mapping")
+            return tf.EnumMap(MappingProxyType(
+                {k: tuple(v) if isinstance(v, list) else v for k, v in arg.items()}))
+        if kind == "buckets":
+            return self._buckets(arg, f"{where}.buckets")
+        if kind == "each":
+            if not isinstance(arg, list):
+                raise TranslationError(f"{where}.each", "expected a list of steps")
+            return Each(tuple(self.step(s, f"{where}.each[{i}]", inner_roots)
+                              for i, s in enumerate(arg)))
+        if kind == "filter":
+            return Filter(self.cond(arg, f"{where}.filter", inner_roots))
+        if kind == "shape":
+            if not isinstance(arg, str):
+                raise TranslationError(f"{where}.shape", "expected a shape name")
+            return Apply(self.shape(arg, f"{where}.shape"), shape=arg)
+        if kind == "apply":
+            return Apply(self.value(arg, f"{where}.apply", inner_roots))
+        raise TranslationError(where, f"unknown step {kind!r}")
+
+    @staticmethod
+    def _buckets(arg: Any, where: str) -> tf.Buckets:
+        if not isinstance(arg, list) or not arg:
+            raise TranslationError(where, "expected a list of {min, value}")
+        bounds: list[tuple[float | None, Any]] = []
+        for i, item in enumerate(arg):
+            if not isinstance(item, dict) or "value" not in item or set(item) - {"min", "value"}:
+                raise TranslationError(f"{where}[{i}]", "expected {min: N, value: V}")
+            low = item.get("min")
+            if low is not None and (isinstance(low, bool) or not isinstance(low, int | float)):
+                raise TranslationError(f"{where}[{i}].min", "expected a number")
+            bounds.append((low, item["value"]))
+        floors = [b for b in bounds if b[0] is None]
+        if len(floors) > 1 or (floors and bounds[-1][0] is not None):
+            raise TranslationError(where, "only the last bucket may omit `min`")
+        mins = [b[0] for b in bounds if b[0] is not None]
+        if mins != sorted(mins, reverse=True):
+            raise TranslationError(where, "buckets must be ordered from the highest `min` down")
+        return tf.Buckets(tuple(bounds))
+
+    def fields(self, raw: Any, where: str, roots: frozenset[str]) -> tuple[tuple[str, Value], ...]:
+        if raw is None:
+            return ()
+        if not isinstance(raw, dict):
+            raise TranslationError(where, "expected a mapping of name: value rule")
+        return tuple((str(k), self.value(v, f"{where}.{k}", roots)) for k, v in raw.items())
+
+
+_OPERATION_KEYS = {"operation", "target", "request", "responses", "local", "description", "shapes"}
+_COMMON_KEYS = {"shapes", "every_call", "errors", "description"}
+
+
+def load_translations(folder: Path) -> Translations:
+    """Read every `*.yaml` under `folder` into one `Translations`."""
+    if not folder.is_dir():
+        raise TranslationError(str(folder), "translations folder not found")
+    docs: list[tuple[str, dict[str, Any]]] = []
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise TranslationError(path.name, f"cannot read: {_one_line(exc)}") from exc
+        if not isinstance(raw, dict):
+            raise TranslationError(path.name, "expected a mapping at the top")
+        docs.append((path.name, raw))
+    if not docs:
+        raise TranslationError(str(folder), "no *.yaml translation files")
+    return parse_documents(docs)
+
+
+def parse_documents(docs: list[tuple[str, dict[str, Any]]]) -> Translations:
+    """Parse already-loaded documents (name, mapping); used by tests and `load_translations`."""
+    raw_shapes: dict[str, tuple[str, Any]] = {}
+    every_call: tuple[str, Any] | None = None
+    errors: tuple[str, Any] | None = None
+    for name, doc in docs:
+        allowed = _OPERATION_KEYS if "operation" in doc else _COMMON_KEYS
+        unknown = set(doc) - allowed
+        if unknown:
+            raise TranslationError(name, f"unknown top-level keys {sorted(unknown)}")
+        for shape_name, shape in (doc.get("shapes") or {}).items():
+            if shape_name in raw_shapes:
+                raise TranslationError(f"{name}: shapes.{shape_name}",
+                                       f"also defined in {raw_shapes[shape_name][0]}")
+            raw_shapes[shape_name] = (name, shape)
+        for key, slot in (("every_call", every_call), ("errors", errors)):
+            if key in doc and slot is not None:
+                raise TranslationError(f"{name}: {key}", f"also defined in {slot[0]}")
+        if "every_call" in doc:
+            every_call = (name, doc["every_call"])
+        if "errors" in doc:
+            errors = (name, doc["errors"])
+    if errors is None:
+        raise TranslationError("translations", "no file defines the `errors` table")
+    parser = _Parser(raw_shapes)
+    shapes = {n: parser.shape(n, f"{raw_shapes[n][0]}: shapes.{n}") for n in raw_shapes}
+    common = RequestRules()
+    if every_call is not None:
+        src, raw = every_call
+        if not isinstance(raw, dict) or set(raw) - {"headers"}:
+            raise TranslationError(f"{src}: every_call", "only `headers` may be set for every call")
+        common = RequestRules(headers=parser.fields(raw.get("headers"), f"{src}: every_call.headers",
+                                                    REQUEST_ROOTS))
+    operations: dict[str, OperationRules] = {}
+    for name, doc in docs:
+        if "operation" not in doc:
+            continue
+        rules = _operation(parser, name, doc)
+        if rules.operation in operations:
+            raise TranslationError(f"{name}: operation", f"{rules.operation!r} is also translated "
+                                   f"in {operations[rules.operation].source}")
+        operations[rules.operation] = rules
+    return Translations(MappingProxyType(operations), common, _error_table(*errors),
+                        MappingProxyType(shapes))
+
+
+def _operation(parser: _Parser, src: str, doc: dict[str, Any]) -> OperationRules:
+    op = doc["operation"]
+    if not isinstance(op, str):
+        raise TranslationError(f"{src}: operation", "expected an operationId")
+    if ("target" in doc) == ("local" in doc):
+        raise TranslationError(src, "an operation has either `target` (a /v2 operationId) or "
+                               "`local` (answered by the gateway), not both or neither")
+    if "local" in doc:
+        if "request" in doc or "responses" in doc:
+            raise TranslationError(src, "a `local` operation has no request or responses rules")
+        raw = doc["local"]
+        where = f"{src}: local"
+        if not isinstance(raw, dict) or set(raw) - {"status", "error", "headers"}:
+            raise TranslationError(where, "expected {status, error, headers}")
+        return OperationRules(op, src, None, RequestRules(), MappingProxyType({}), LocalRule(
+            _status(raw.get("status"), f"{where}.status"), _text(raw.get("error"), f"{where}.error"),
+            parser.fields(raw.get("headers"), f"{where}.headers", REQUEST_ROOTS)))
+    request = doc.get("request") or {}
+    where = f"{src}: request"
+    if not isinstance(request, dict) or set(request) - {"path", "query", "headers", "body"}:
+        raise TranslationError(where, "expected any of path, query, headers, body")
+    rules = RequestRules(
+        parser.fields(request.get("path"), f"{where}.path", REQUEST_ROOTS),
+        parser.fields(request.get("query"), f"{where}.query", REQUEST_ROOTS),
+        parser.fields(request.get("headers"), f"{where}.headers", REQUEST_ROOTS),
+        parser.value(request["body"], f"{where}.body", REQUEST_ROOTS) if "body" in request else None,
+    )
+    responses: dict[int, ResponseRule] = {}
+    raw_responses = doc.get("responses")
+    if not isinstance(raw_responses, dict) or not raw_responses:
+        raise TranslationError(f"{src}: responses", "expected rules keyed by /v2 status")
+    for key, raw in raw_responses.items():
+        w = f"{src}: responses.{key}"
+        v2_status = _status(key, w)
+        if not isinstance(raw, dict) or set(raw) - {"status", "body", "headers"}:
+            raise TranslationError(w, "expected {status, body, headers}")
+        responses[v2_status] = ResponseRule(
+            _status(raw.get("status"), f"{w}.status"),
+            parser.value(raw["body"], f"{w}.body", RESPONSE_ROOTS) if "body" in raw else None,
+            parser.fields(raw.get("headers"), f"{w}.headers", RESPONSE_ROOTS))
+    return OperationRules(op, src, str(doc["target"]), rules, MappingProxyType(responses), None)
+
+
+def _error_table(src: str, raw: Any) -> ErrorTable:
+    where = f"{src}: errors"
+    if not isinstance(raw, dict):
+        raise TranslationError(where, "expected a mapping")
+    unknown = set(raw) - {"status", "other_4xx", "other_5xx", "keep_headers", "message"}
+    if unknown:
+        raise TranslationError(where, f"unknown keys {sorted(unknown)}")
+    table = raw.get("status") or {}
+    keep = raw.get("keep_headers") or {}
+    message = raw.get("message") or ["detail", "title"]
+    if not isinstance(table, dict) or not isinstance(keep, dict) or not isinstance(message, list):
+        raise TranslationError(where, "status and keep_headers are mappings, message a list")
+    return ErrorTable(
+        MappingProxyType({_status(k, f"{where}.status"): _status(v, f"{where}.status.{k}")
+                          for k, v in table.items()}),
+        _status(raw.get("other_4xx", 400), f"{where}.other_4xx"),
+        _status(raw.get("other_5xx", 502), f"{where}.other_5xx"),
+        MappingProxyType({_status(k, f"{where}.keep_headers"): tuple(str(h) for h in v)
+                          for k, v in keep.items()}),
+        tuple(str(m) for m in message),
+    )
+
+
+def _status(raw: Any, where: str) -> int:
+    try:
+        status = int(raw)
+    except (TypeError, ValueError):
+        raise TranslationError(where, f"expected an HTTP status, got {raw!r}") from None
+    if not 100 <= status <= 599:
+        raise TranslationError(where, f"{status} is not an HTTP status")
+    return status
+
+
+def _text(raw: Any, where: str) -> str:
+    if not isinstance(raw, str) or not raw:
+        raise TranslationError(where, "expected a non-empty string")
+    return raw
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())

@@ -1,0 +1,140 @@
+"""Operation plans: one operation's rules compiled against both contracts.
+
+A plan carries everything a request needs from the translation side: where
+the /v2 call goes, closures that build each part of it, and the rule for
+each /v2 status. Built once per snapshot by `build_plans`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import quote
+
+from shimgw.contracts.document import Contract
+from shimgw.errors import TranslationError
+from shimgw.translate.compiler import Evaluator, compile_value
+from shimgw.translate.language import OperationRules, Translations
+
+_TEMPLATE_PARAM = re.compile(r"\{([^{}]+)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledResponseRule:
+    status: int
+    body: Evaluator | None
+    headers: tuple[tuple[str, Evaluator], ...]
+    media_type: str | None  # the Phase 1 media type of `status`
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledLocal:
+    status: int
+    error: str
+    headers: tuple[tuple[str, Evaluator], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OperationPlan:
+    operation: str
+    source: str
+    target: str | None
+    method: str
+    path_template: str
+    path_segments: tuple[tuple[str, str | None], ...]  # (literal, parameter after it)
+    path: tuple[tuple[str, Evaluator], ...]
+    query: tuple[tuple[str, Evaluator, bool], ...]  # bool: the /v2 parameter is an array
+    headers: tuple[tuple[str, Evaluator], ...]
+    body: Evaluator | None
+    content_type: str | None
+    responses: Mapping[int, CompiledResponseRule]
+    local: CompiledLocal | None
+    promised: frozenset[int]  # statuses the Phase 1 operation lists
+
+    def render_path(self, params: Mapping[str, Any]) -> str:
+        parts = []
+        for literal, name in self.path_segments:
+            parts.append(literal)
+            if name is not None:
+                parts.append(quote(str(params[name]), safe="-._~"))
+        return "".join(parts)
+
+
+def _segments(template: str) -> tuple[tuple[str, str | None], ...]:
+    out: list[tuple[str, str | None]] = []
+    last = 0
+    for match in _TEMPLATE_PARAM.finditer(template):
+        out.append((template[last:match.start()], match.group(1)))
+        last = match.end()
+    out.append((template[last:], None))
+    return tuple(out)
+
+
+def build_plans(
+    translations: Translations, phase1: Contract, phase2: Contract
+) -> Mapping[str, OperationPlan]:
+    """Compile every operation's rules. Structural problems raise `TranslationError`;
+    the deeper schema checks are `check.check_translations`."""
+    plans = {}
+    common_headers = tuple((n, compile_value(v)) for n, v in translations.every_call.headers)
+    for op_id, rules in translations.operations.items():
+        plans[op_id] = _plan(rules, phase1, phase2, common_headers)
+    return MappingProxyType(plans)
+
+
+def _plan(
+    rules: OperationRules, phase1: Contract, phase2: Contract,
+    common_headers: tuple[tuple[str, Evaluator], ...],
+) -> OperationPlan:
+    src = rules.source
+    source_op = phase1.operations.get(rules.operation)
+    if source_op is None:
+        raise TranslationError(f"{src}: operation",
+                               f"{rules.operation!r} is not an operationId of phase1.yaml")
+    promised = source_op.promised_statuses
+    if rules.local is not None:
+        local = rules.local
+        if local.status not in promised:
+            raise TranslationError(f"{src}: local.status", f"{rules.operation} does not promise "
+                                   f"{local.status} in phase1.yaml")
+        return OperationPlan(
+            rules.operation, src, None, "", "", (), (), (), (), None, None, MappingProxyType({}),
+            CompiledLocal(local.status, local.error,
+                          tuple((n, compile_value(v)) for n, v in local.headers)), promised)
+    assert rules.target is not None
+    target = phase2.operations.get(rules.target)
+    if target is None:
+        raise TranslationError(f"{src}: target",
+                               f"{rules.target!r} is not an operationId of phase2.yaml")
+    req = rules.request
+    content_type = None
+    if req.body is not None:
+        if len(target.body) != 1:
+            raise TranslationError(f"{src}: request.body", f"{rules.target} takes no body or "
+                                   "several media types")
+        content_type = next(iter(target.body))
+    query = []
+    for name, value in req.query:
+        param = target.param("query", name)
+        query.append((name, compile_value(value), bool(param and param.is_array)))
+    responses = {}
+    for v2_status, rule in rules.responses.items():
+        p1 = source_op.responses.get(str(rule.status))
+        if p1 is None:
+            raise TranslationError(f"{src}: responses.{v2_status}.status", f"{rules.operation} "
+                                   f"does not promise {rule.status} in phase1.yaml")
+        media = next(iter(p1.content), None)
+        responses[v2_status] = CompiledResponseRule(
+            rule.status, compile_value(rule.body) if rule.body is not None else None,
+            tuple((n, compile_value(v)) for n, v in rule.headers), media)
+    own_headers = tuple((n, compile_value(v)) for n, v in req.headers)
+    overridden = {n.lower() for n, _ in own_headers}
+    return OperationPlan(
+        rules.operation, src, rules.target, target.method, target.path, _segments(target.path),
+        tuple((n, compile_value(v)) for n, v in req.path), tuple(query),
+        tuple((n, f) for n, f in common_headers if n.lower() not in overridden) + own_headers,
+        compile_value(req.body) if req.body is not None else None, content_type,
+        MappingProxyType(responses), None, promised)

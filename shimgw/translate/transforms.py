@@ -1,0 +1,243 @@
+"""The fixed set of value transforms the mapping language offers.
+
+Each transform is a frozen dataclass with an `apply` method over plain Python
+values. A transform that cannot apply raises `TransformFailed`; the engine turns
+that into a client error on the request side and a 502 on the response side,
+because the cause is then an orchestrator answer the rule did not expect.
+
+An absent value (`ABSENT`) never reaches a transform: the engine skips the
+pipe, so "omit when absent" holds through any chain.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import formatdate
+from typing import Any, Final
+
+
+class _Absent:
+    """The value of a field that is not there (distinct from JSON null)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+ABSENT: Final = _Absent()
+
+
+class TransformFailed(ValueError):
+    """A value the transform cannot turn into its output."""
+
+
+# RFC 3339 date-time (section 5.6); the offset is required, fractions are optional.
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))$"
+)
+
+
+def rfc3339_to_epoch(text: str) -> int:
+    """Whole seconds since the epoch; fractions dropped, any offset honoured."""
+    match = _RFC3339.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise TransformFailed(f"not an RFC 3339 date-time: {text!r}")
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    try:
+        # Validates the calendar (no 31 February); leap second 60 is folded into 59+1.
+        datetime(year, month, day, hour, minute, min(second, 59))
+    except ValueError as exc:
+        raise TransformFailed(f"not a calendar date-time: {text!r}") from exc
+    seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+    if match.group(9):
+        offset = int(match.group(10)) * 3600 + int(match.group(11)) * 60
+        seconds -= offset if match.group(9) == "+" else -offset
+    return seconds
+
+
+def epoch_to_rfc3339(value: int) -> str:
+    return datetime.fromtimestamp(_as_int(value), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _as_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TransformFailed(f"not an integer: {value!r}")
+    return value
+
+
+def escape_line(text: str) -> str:
+    """One log message on one line: `\\` → `\\\\`, CR → `\\r`, LF → `\\n`."""
+    return text.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise TransformFailed(f"not an integer: {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    raise TransformFailed(f"not an integer: {value!r}")
+
+
+def _to_str(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        return str(value)
+    raise TransformFailed(f"not a scalar: {value!r}")
+
+
+def _http_date(value: Any) -> str:
+    epoch = rfc3339_to_epoch(value) if isinstance(value, str) else _as_int(value)
+    return formatdate(epoch, usegmt=True)
+
+
+def _values(value: Any) -> list[Any]:
+    if not isinstance(value, Mapping):
+        raise TransformFailed(f"not an object: {value!r}")
+    return list(value.values())
+
+
+def _sort(value: Any) -> list[Any]:
+    try:
+        return sorted(_as_list(value))
+    except TypeError as exc:
+        raise TransformFailed("cannot sort values of mixed types") from exc
+
+
+def _unique(value: Any) -> list[Any]:
+    # Order-preserving; JSON values may be unhashable, so compare by equality.
+    out: list[Any] = []
+    for item in _as_list(value):
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def _as_list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise TransformFailed(f"not a list: {value!r}")
+    return value
+
+
+# Transforms that take no argument, by the name a translation file uses.
+SIMPLE: Final[Mapping[str, Callable[[Any], Any]]] = {
+    "to_int": _to_int,
+    "to_str": _to_str,
+    "rfc3339_to_epoch": rfc3339_to_epoch,
+    "epoch_to_rfc3339": epoch_to_rfc3339,
+    "http_date": _http_date,
+    "escape_line": lambda v: escape_line(_expect_str(v)),
+    "values": _values,
+    "sort": _sort,
+    "unique": _unique,
+}
+
+# What each simple transform yields, for the static checker.
+SIMPLE_OUTPUT_TYPE: Final[Mapping[str, str | None]] = {
+    "to_int": "integer",
+    "to_str": "string",
+    "rfc3339_to_epoch": "integer",
+    "epoch_to_rfc3339": "string",
+    "http_date": "string",
+    "escape_line": "string",
+    "values": "array",
+    "sort": "array",
+    "unique": "array",
+}
+
+
+def _expect_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TransformFailed(f"not a string: {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Simple:
+    name: str
+    fn: Callable[[Any], Any]
+
+    def apply(self, value: Any) -> Any:
+        return self.fn(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """`run-{}`: the value's text put in place of the one `{}` (no format mini-language)."""
+
+    prefix: str
+    suffix: str
+
+    def apply(self, value: Any) -> str:
+        return f"{self.prefix}{_to_str(value)}{self.suffix}"
+
+
+@dataclass(frozen=True, slots=True)
+class StripPrefix:
+    prefix: str
+
+    def apply(self, value: Any) -> str:
+        text = _expect_str(value)
+        if not text.startswith(self.prefix):
+            raise TransformFailed(f"{text!r} does not start with {self.prefix!r}")
+        return text[len(self.prefix) :]
+
+
+@dataclass(frozen=True, slots=True)
+class EnumMap:
+    """A total table: a value missing from it is an error, never passed through."""
+
+    table: Mapping[Any, Any]
+
+    def apply(self, value: Any) -> Any:
+        try:
+            return self.table[value]
+        except (KeyError, TypeError):
+            raise TransformFailed(f"{value!r} has no mapping") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Buckets:
+    """Numeric ranges to values: the first bucket whose `min` the value reaches wins."""
+
+    bounds: tuple[tuple[float | None, Any], ...]  # sorted by min, descending; None = floor
+
+    def apply(self, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TransformFailed(f"not a number: {value!r}")
+        for low, out in self.bounds:
+            if low is None or value >= low:
+                return out
+        raise TransformFailed(f"{value!r} falls below every bucket")
+
+
+@dataclass(frozen=True, slots=True)
+class Pluck:
+    field: str
+
+    def apply(self, value: Any) -> list[Any]:
+        out = []
+        for item in _as_list(value):
+            if not isinstance(item, Mapping) or self.field not in item:
+                raise TransformFailed(f"an element has no {self.field!r}")
+            out.append(item[self.field])
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    separator: str
+
+    def apply(self, value: Any) -> str:
+        return self.separator.join(_expect_str(item) for item in _as_list(value))

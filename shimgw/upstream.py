@@ -1,0 +1,105 @@
+"""The orchestrator behind a small interface.
+
+`Upstream` is all the handler knows: send one /v2 call, get one raw answer,
+or one of the gateway's errors. `HttpUpstream` is the real one (a pooled
+aiohttp `ClientSession` per upstream, keep-alive, connect/total timeouts);
+tests may plug in anything with the same two methods. aiohttp's errors are
+mapped here, at the edge, onto the error tree (`raise ... from`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Protocol
+
+import aiohttp
+import orjson
+
+from shimgw.errors import UpstreamTimeout, UpstreamUnavailable
+from shimgw.messages import V2Request, V2Response
+from shimgw.translate.transforms import ABSENT
+
+
+class Upstream(Protocol):
+    name: str
+    url: str
+
+    async def send(self, request: V2Request, headers: Mapping[str, str]) -> V2Response: ...
+
+    async def close(self) -> None: ...
+
+
+class HttpUpstream:
+    """One orchestrator instance over HTTP/1.1 with a keep-alive pool."""
+
+    def __init__(self, name: str, url: str, *, connect_timeout: float, total_timeout: float,
+                 max_body_bytes: int, pool_size: int = 256) -> None:
+        self.name, self.url = name, url
+        self.connect_timeout, self.total_timeout = connect_timeout, total_timeout
+        self.max_body_bytes = max_body_bytes
+        self._pool_size = pool_size
+        self._session: aiohttp.ClientSession | None = None
+
+    def same_as(self, url: str, connect_timeout: float, total_timeout: float,
+                max_body_bytes: int) -> bool:
+        """A reload keeps this pool when nothing that shapes it changed."""
+        return (self.url, self.connect_timeout, self.total_timeout, self.max_body_bytes) == (
+            url, connect_timeout, total_timeout, max_body_bytes)
+
+    def _open(self) -> aiohttp.ClientSession:
+        # Created lazily: the session must be made inside the running loop.
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                base_url=self.url,
+                connector=aiohttp.TCPConnector(limit=self._pool_size, keepalive_timeout=30,
+                                               ttl_dns_cache=60),
+                timeout=aiohttp.ClientTimeout(total=self.total_timeout,
+                                              connect=self.connect_timeout,
+                                              sock_connect=self.connect_timeout),
+                auto_decompress=True, skip_auto_headers=("User-Agent",),
+                json_serialize=lambda o: orjson.dumps(o).decode(),
+            )
+        return self._session
+
+    async def send(self, request: V2Request, headers: Mapping[str, str]) -> V2Response:
+        session = self._open()
+        data = None
+        if request.body is not ABSENT:
+            data = orjson.dumps(request.body)
+        try:
+            async with session.request(
+                request.method, request.path, params=request.query_pairs() or None,
+                headers=headers, data=data, allow_redirects=False,
+            ) as resp:
+                body = await self._read(resp)
+                return V2Response(resp.status, resp.headers, resp.content_type.lower(), body)
+        except (TimeoutError, asyncio.TimeoutError) as exc:
+            # aiohttp's connect and read timeouts both derive from TimeoutError.
+            raise UpstreamTimeout(f"orchestrator ({self.name}) did not answer in time") from exc
+        except aiohttp.ClientResponseError as exc:
+            raise UpstreamUnavailable(f"orchestrator ({self.name}) sent an unreadable answer: "
+                                      f"{exc.message}") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise UpstreamUnavailable(f"orchestrator ({self.name}) unreachable: "
+                                      f"{type(exc).__name__}") from exc
+
+    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
+        limit = self.max_body_bytes
+        if resp.content_length is not None:
+            if resp.content_length > limit:
+                raise UpstreamUnavailable(f"orchestrator ({self.name}) answer of "
+                                          f"{resp.content_length} bytes is over the limit")
+            return await resp.read()
+        chunks, size = [], 0
+        async for chunk in resp.content.iter_chunked(65536):
+            size += len(chunk)
+            if size > limit:
+                raise UpstreamUnavailable(f"orchestrator ({self.name}) answer is over the limit")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
