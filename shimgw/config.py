@@ -20,6 +20,8 @@ import yaml
 
 from shimgw.errors import ConfigError
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it
+
 T = TypeVar("T")
 
 
@@ -98,7 +100,7 @@ def load_config(path: Path) -> Config:
     except OSError as exc:
         raise ConfigError(str(path), f"cannot read: {exc.strerror or exc}") from exc
     try:
-        raw = yaml.safe_load(data)
+        raw = yaml.load(data, Loader=_LOADER)
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), f"not valid YAML: {' '.join(str(exc).split())}") from exc
     return parse_config(raw, base=path.resolve().parent, source=path,

@@ -28,6 +28,7 @@ a forced arm (tester header + admin token) is decided at the edge before.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import random
@@ -62,8 +63,7 @@ class Layout:
 
     @classmethod
     def build(cls, salt: str, upstreams: tuple[str, ...]) -> Layout:
-        return cls(salt, upstreams, tuple(
-            tuple(-math.log(_unit(salt, b, name)) for name in upstreams) for b in range(BUCKETS)))
+        return _layout(salt, upstreams)
 
     def table(self, weights: Mapping[str, int]) -> tuple[str, ...]:
         live = [(i, float(weights.get(name, 0))) for i, name in enumerate(self.upstreams)
@@ -73,6 +73,14 @@ class Layout:
         names = self.upstreams
         return tuple(names[min(live, key=lambda iw: row[iw[0]] / iw[1])[0]]
                      for row in self.scores)
+
+
+@functools.lru_cache(maxsize=8)
+def _layout(salt: str, upstreams: tuple[str, ...]) -> Layout:
+    # Pure in its arguments, and ~0.1 s per upstream to compute: reloads that keep the
+    # salt and the upstream names (the common case: a weight change) reuse it.
+    return Layout(salt, upstreams, tuple(
+        tuple(-math.log(_unit(salt, b, name)) for name in upstreams) for b in range(BUCKETS)))
 
 
 def _frozen(weights: Mapping[str, int]) -> tuple[tuple[str, int], ...]:

@@ -29,6 +29,8 @@ from shimgw.errors import TranslationError
 from shimgw.translate import transforms as tf
 from shimgw.translate.transforms import ABSENT
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it
+
 REQUEST_ROOTS = frozenset({"path", "query", "header", "body", "it"})
 RESPONSE_ROOTS = frozenset({"body", "header", "request", "status", "it"})
 
@@ -378,7 +380,7 @@ def load_translations(folder: Path) -> Translations:
     docs: list[tuple[str, dict[str, Any]]] = []
     for path in sorted(folder.glob("*.yaml")):
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise TranslationError(path.name, f"cannot read: {_one_line(exc)}") from exc
         if not isinstance(raw, dict):
