@@ -153,17 +153,18 @@ def parse_wrk(text: str) -> LoadResult:
     )
 
 
-def _lua_string(data: str) -> str:
-    # A long bracket with a level no body can contain needs no escaping at all.
-    level = "=" * 4
-    return f"[{level}[{data}]{level}]"
+def _lua_string(data: str | bytes) -> str:
+    """A Lua string literal: anything but plain printable ASCII as a decimal byte escape."""
+    raw = data.encode() if isinstance(data, str) else data
+    safe = {*range(0x20, 0x7F)} - {ord('"'), ord("\\")}
+    return '"' + "".join(chr(b) if b in safe else f"\\{b:03d}" for b in raw) + '"'
 
 
 def wrk_script(req: Request, max_requests: int) -> str:
     lines = [f'wrk.method = "{req.method}"']
     lines += [f"wrk.headers[{_lua_string(k)}] = {_lua_string(v)}" for k, v in req.headers.items()]
     if req.body is not None:
-        lines.append(f"wrk.body = {_lua_string(req.body.decode())}")
+        lines.append(f"wrk.body = {_lua_string(req.body)}")
     # wrk knows only a duration; counting responses and stopping the thread adds the cap.
     lines += [
         "local answered = 0",
@@ -188,13 +189,22 @@ def wrk_load(
         script.write(wrk_script(req, max_requests))
         script.flush()
         argv = [
-            *prefix, "wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(duration_s))}s",
-            "--latency", f"--timeout={int(REQUEST_TIMEOUT_S)}s", "-s", script.name, url,
-        ]  # fmt: skip
+            *prefix,
+            "wrk",
+            "-t1",
+            f"-c{concurrency}",
+            f"-d{max(1, round(duration_s))}s",
+            "--latency",
+            f"--timeout={int(REQUEST_TIMEOUT_S)}s",
+            "-s",
+            script.name,
+            url,
+        ]
         out = subprocess.run(
             argv, capture_output=True, text=True, timeout=duration_s + 30, check=False
         )
-    if out.returncode != 0:
+    # wrk reports a broken script on stderr and then runs anyway, without it.
+    if out.returncode != 0 or out.stderr.strip():
         raise RuntimeError(f"wrk exited {out.returncode}: {out.stderr.strip()[:300]}")
     return parse_wrk(out.stdout)
 
@@ -215,4 +225,3 @@ def drive(
     if tool == "wrk":
         return wrk_load(url, req, concurrency, duration_s, max_requests, wrk_prefix)
     return aiohttp_load(url, req, concurrency, duration_s, max_requests)
-

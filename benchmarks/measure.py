@@ -7,6 +7,7 @@ upstream's (those run on another core).
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -30,17 +31,29 @@ class Driver:
 
 
 def measured_run(
-    driver: Driver, pid: int, url: str, req: Request, concurrency: int, duration_s: float, cap: int
+    driver: Driver,
+    pid: int,
+    url: str,
+    req: Request,
+    concurrency: int,
+    duration_s: float,
+    cap: int,
+    upstream_pid: int,
 ) -> dict[str, Any]:
+    """One load run; the upstream's CPU is kept too, to show whether the load side saturated."""
     peak_reset = all(procs.reset_peak_rss(p) for p in procs.descendants(pid))
-    cpu_before = procs.tree_cpu_seconds(pid)
+    cpu_before, up_before = procs.tree_cpu_seconds(pid), procs.cpu_seconds(upstream_pid)
     result = driver(url, req, concurrency, duration_s, cap)
     cpu = procs.tree_cpu_seconds(pid) - cpu_before
+    up_cpu = procs.cpu_seconds(upstream_pid) - up_before
     memory = procs.tree_memory_kib(pid)
+    per_req = 1e6 / result.requests if result.requests else math.nan
     return {
         **asdict(result),
         "cpu_s": cpu,
-        "cpu_us_per_req": cpu / result.requests * 1e6 if result.requests else None,
+        "cpu_us_per_req": cpu * per_req if result.requests else None,
+        "proxy_core_busy": cpu / result.duration_s if result.duration_s else None,
+        "upstream_cpu_us_per_req": up_cpu * per_req if result.requests else None,
         "rss_kib": memory["VmRSS"],
         "peak_rss_kib": memory["VmHWM"],
         "peak_is_per_run": peak_reset,
@@ -60,6 +73,8 @@ def summarise(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "p50_ms": mean("p50_ms"),
         "p99_ms": mean("p99_ms"),
         "cpu_us_per_req": mean("cpu_us_per_req"),
+        "proxy_core_busy": mean("proxy_core_busy"),
+        "upstream_cpu_us_per_req": mean("upstream_cpu_us_per_req"),
         "peak_rss_kib": max(r["peak_rss_kib"] for r in runs),
         "requests": sum(r["requests"] for r in runs),
         "errors": sum(r["errors"] for r in runs),

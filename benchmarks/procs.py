@@ -132,16 +132,19 @@ class Child:
 
 
 def start(
-    name: str, argv: Sequence[str], port: int, log_dir: Path, env: Mapping[str, str] | None = None
+    name: str, argv: Sequence[str], port: int, log_dir: Path, cwd: Path | None = None
 ) -> Child:
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"{name}.log"
     # taskset execs its command, so the pid is the server's own, as the /proc readers need.
     with log.open("wb") as stream:
         proc = subprocess.Popen(
-            list(argv), stdout=stream, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=dict(env) if env is not None else None,
-        )  # fmt: skip
+            list(argv),
+            stdout=stream,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+        )
     return Child(name, proc, log, port)
 
 
@@ -167,4 +170,6 @@ def wait_ready(child: Child, path: str, headers: Mapping[str, str], timeout: flo
         except OSError as exc:
             last = f"{type(exc).__name__}: {exc}"
         time.sleep(0.1)
-    raise RuntimeError(f"{child.name} not ready after {timeout:.0f} s ({last}):\n{child.log_tail()}")
+    raise RuntimeError(
+        f"{child.name} not ready after {timeout:.0f} s ({last}):\n{child.log_tail()}"
+    )

@@ -18,6 +18,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import jsonschema_rs
+
 from shimgw.contracts.document import Contract, OperationSpec
 from shimgw.translate import transforms as tf
 from shimgw.translate.language import (
@@ -241,16 +243,24 @@ class _Walker:
 
     def _check_values(self, produced: Mapping[str, Any], target: Mapping[str, Any],
                       where: str) -> None:
-        allowed = self.dst.enum(target)
-        if produced.get("type") == "array" and self.dst.flat(target).get("type") == "array":
-            produced = produced.get("items", ANY)
-            allowed = self.dst.enum(self.dst.flat(target).get("items", ANY))
+        target = self.dst.flat(target)
+        if produced.get("type") == "array" and target.get("type") == "array":
+            produced, target = produced.get("items", ANY), self.dst.flat(target.get("items", ANY))
         values = produced.get("enum")
-        if allowed is not None and values is not None:
+        if values is None or not target:
+            return
+        allowed = self.dst.enum(target)
+        if allowed is not None:
             bad = [v for v in values if v not in allowed]
             if bad:
                 self.problem(where, f"yields {bad}, which the target does not allow "
                              f"(allowed: {allowed})")
+            return
+        # No enum to compare with: hold each known value to the whole target schema.
+        validator = jsonschema_rs.validator_for(self.dst.contract.compilable(target))
+        bad = [v for v in values if not validator.is_valid(v)]
+        if bad:
+            self.problem(where, f"yields {bad}, which the target schema rejects")
 
     def _final(self, value: Value, it: Mapping[str, Any], where: str
                ) -> tuple[Obj, Mapping[str, Any], bool] | None:

@@ -1,0 +1,53 @@
+"""The Phase 1 route table: matches, 404s and 405s."""
+
+from __future__ import annotations
+
+import pytest
+
+from shimgw import resources
+from shimgw.contracts.document import load_contract
+from shimgw.errors import MethodNotAllowed, RouteNotFound
+from shimgw.routing.routes import RouteTable, build_routes
+
+
+@pytest.fixture(scope="module")
+def table() -> RouteTable:
+    return build_routes(load_contract(resources.phase1_contract(), "phase1"))
+
+
+@pytest.mark.parametrize(("method", "path", "op", "params"), [
+    ("POST", "/api/v1/jobs", "createJob", {}),
+    ("GET", "/api/v1/jobs", "listJobs", {}),
+    ("GET", "/api/v1/jobs/7", "getJob", {"job_id": "7"}),
+    ("DELETE", "/api/v1/jobs/7", "deleteJob", {"job_id": "7"}),
+    ("POST", "/api/v1/jobs/7/cancel", "cancelJob", {"job_id": "7"}),
+    ("PUT", "/api/v1/jobs/x/priority", "setJobPriority", {"job_id": "x"}),
+    ("GET", "/api/v1/jobs/7/logs", "getJobLogs", {"job_id": "7"}),
+    ("GET", "/api/v1/jobs/7/stats", "getJobStats", {"job_id": "7"}),
+    ("GET", "/api/v1/engines", "listEngines", {}),
+    ("GET", "/api/v1/status", "getStatus", {}),
+])
+def test_match(table: RouteTable, method: str, path: str, op: str,
+               params: dict[str, str]) -> None:
+    assert table.match(method, path) == (op, params)
+
+
+@pytest.mark.parametrize("path", ["/", "/api/v1", "/api/v1/jobs/", "/api/v1/jobs/1/2",
+                                  "/api/v1/jobs/1/cancel/x", "/v2/runs", "/API/V1/JOBS"])
+def test_not_found(table: RouteTable, path: str) -> None:
+    with pytest.raises(RouteNotFound):
+        table.match("GET", path)
+
+
+def test_method_not_allowed_lists_allow(table: RouteTable) -> None:
+    with pytest.raises(MethodNotAllowed) as caught:
+        table.match("PATCH", "/api/v1/jobs/1")
+    assert caught.value.headers == {"Allow": "DELETE, GET"}
+    with pytest.raises(MethodNotAllowed):
+        table.match("HEAD", "/api/v1/status")
+
+
+def test_odd_paths_are_printable(table: RouteTable) -> None:
+    with pytest.raises(RouteNotFound) as caught:
+        table.match("GET", "/x\n" + "y" * 500)
+    assert "\n" not in caught.value.message and len(caught.value.message) < 300
