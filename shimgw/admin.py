@@ -16,8 +16,11 @@ from shimgw.reload import ADMIN_TOKEN_HEADER, Runtime
 
 
 def _json(data: object, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(data, option=orjson.OPT_INDENT_2),
-                        content_type="application/json")
+    return web.Response(
+        status=status,
+        body=orjson.dumps(data, option=orjson.OPT_INDENT_2),
+        content_type="application/json",
+    )
 
 
 def _token(request: web.Request) -> str | None:
@@ -44,8 +47,11 @@ def build_admin_app(runtime: Runtime) -> web.Application:
         if refused is not None:
             return refused
         ok = await runtime.reload("admin")
-        body = {"reloaded": ok, "version": runtime.current.version,
-                "error": None if ok else runtime.last_error}
+        body = {
+            "reloaded": ok,
+            "version": runtime.current.version,
+            "error": None if ok else runtime.last_error,
+        }
         return _json(body, 200 if ok else 422)
 
     async def reset_rollback(request: web.Request) -> web.Response:

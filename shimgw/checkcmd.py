@@ -35,17 +35,23 @@ def run_check(config_path: Path | None, out: TextIO) -> int:
             build_plans(translations, phase1, phase2)
         except ConfigError as exc:
             problems.append(str(exc))
-    out.write(f"contracts: {phase1_path} ({phase1.title} {phase1.version}), "
-              f"{phase2_path} ({phase2.title} {phase2.version})\n")
+    out.write(
+        f"contracts: {phase1_path} ({phase1.title} {phase1.version}), "
+        f"{phase2_path} ({phase2.title} {phase2.version})\n"
+    )
     out.write(f"translations: {folder}\n\n")
     width = max(len("Phase 1 operation"), *(len(op) for op, _, _ in report.coverage))
     out.write(f"{'Phase 1 operation':<{width}}  {'state':<16}  detail\n")
     for op, state, detail in report.coverage:
         out.write(f"{op:<{width}}  {state:<16}  {detail}\n")
-    counts = {s: sum(1 for _, st, _ in report.coverage if st == s)
-              for s in ("translated", "answered locally", "missing")}
-    out.write(f"\n{counts['translated']} translated, {counts['answered locally']} answered "
-              f"locally, {counts['missing']} missing\n")
+    counts = {
+        s: sum(1 for _, st, _ in report.coverage if st == s)
+        for s in ("translated", "answered locally", "missing")
+    }
+    out.write(
+        f"\n{counts['translated']} translated, {counts['answered locally']} answered "
+        f"locally, {counts['missing']} missing\n"
+    )
     if problems:
         out.write(f"\n{len(problems)} problem(s):\n")
         for problem in problems:

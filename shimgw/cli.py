@@ -1,4 +1,4 @@
-"""`shimgw serve | check | demo`: parse arguments, call the library, print one clear line on error."""
+"""`shimgw serve | check | demo`: parse arguments, call the library, one clear line on error."""
 
 from __future__ import annotations
 

@@ -103,8 +103,9 @@ def load_config(path: Path) -> Config:
         raw = yaml.load(data, Loader=_LOADER)
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), f"not valid YAML: {' '.join(str(exc).split())}") from exc
-    return parse_config(raw, base=path.resolve().parent, source=path,
-                        digest=hashlib.sha256(data).hexdigest())
+    return parse_config(
+        raw, base=path.resolve().parent, source=path, digest=hashlib.sha256(data).hexdigest()
+    )
 
 
 class _Reader:
@@ -202,9 +203,7 @@ def _weight(value: Any, key: str) -> int:
     return weight
 
 
-def parse_config(
-    raw: Any, *, base: Path, source: Path | None = None, digest: str = ""
-) -> Config:
+def parse_config(raw: Any, *, base: Path, source: Path | None = None, digest: str = "") -> Config:
     top = _Reader(raw, "")
 
     def path_of(value: Any, key: str) -> Path:
@@ -239,7 +238,9 @@ def parse_config(
     total = timeouts.get("total", _positive, 10.0)
     timeouts.done()
     if connect > total:
-        raise ConfigError("timeouts.connect", f"{connect} s is longer than timeouts.total ({total} s)")
+        raise ConfigError(
+            "timeouts.connect", f"{connect} s is longer than timeouts.total ({total} s)"
+        )
 
     contracts = top.sub("contracts")
     phase1 = contracts.get("phase1", path_of, None)
@@ -255,25 +256,34 @@ def parse_config(
     max_body = limits.get("max_body_bytes", _int, 1 << 20)
     max_up = limits.get("max_upstream_body_bytes", _int, 16 << 20)
     limits.done()
-    for key, value in (("limits.max_body_bytes", max_body),
-                       ("limits.max_upstream_body_bytes", max_up)):
+    for key, value in (
+        ("limits.max_body_bytes", max_body),
+        ("limits.max_upstream_body_bytes", max_up),
+    ):
         if value < 1024:
             raise ConfigError(key, f"expected at least 1024 bytes, got {value}")
 
     routing = _routing(top.sub("routing"), upstreams)
     admin_r = top.sub("admin")
-    admin = AdminConfig(admin_r.get("host", _str, "127.0.0.1"), admin_r.get("port", _port, None),
-                        admin_r.get("token_env", _str, "SHIMGW_ADMIN_TOKEN"))
+    admin = AdminConfig(
+        admin_r.get("host", _str, "127.0.0.1"),
+        admin_r.get("port", _port, None),
+        admin_r.get("token_env", _str, "SHIMGW_ADMIN_TOKEN"),
+    )
     admin_r.done()
     if admin.port is not None and admin.port == port and admin.port != 0:
         raise ConfigError("admin.port", "must differ from listen.port")
 
     rb = top.sub("rollback")
     rollback = RollbackConfig(
-        rb.get("enabled", _bool, True), rb.get("max_error_rate", _fraction, 0.02),
-        rb.get("max_p99_ms", _positive, 800.0), rb.get("min_requests", _int, 50),
-        rb.get("window_s", _positive, 60.0), rb.get("health_failures", _int, 0),
-        rb.get("health_interval_s", _positive, 5.0))
+        rb.get("enabled", _bool, True),
+        rb.get("max_error_rate", _fraction, 0.02),
+        rb.get("max_p99_ms", _positive, 800.0),
+        rb.get("min_requests", _int, 50),
+        rb.get("window_s", _positive, 60.0),
+        rb.get("health_failures", _int, 0),
+        rb.get("health_interval_s", _positive, 5.0),
+    )
     rb.done()
 
     log = top.sub("logging")
@@ -284,9 +294,28 @@ def parse_config(
     ratio = tracing.get("sample_ratio", _fraction, 0.0)
     tracing.done()
     top.done()
-    return Config(source, digest, host, port, MappingProxyType(upstreams), connect, total, phase1,
-                  phase2, translations, responses, max_body, max_up, routing, admin, rollback,
-                  level, access, ratio, MappingProxyType(raw or {}))
+    return Config(
+        source,
+        digest,
+        host,
+        port,
+        MappingProxyType(upstreams),
+        connect,
+        total,
+        phase1,
+        phase2,
+        translations,
+        responses,
+        max_body,
+        max_up,
+        routing,
+        admin,
+        rollback,
+        level,
+        access,
+        ratio,
+        MappingProxyType(raw or {}),
+    )
 
 
 def _routing(r: _Reader, upstreams: Mapping[str, UpstreamConfig]) -> RoutingConfig:
@@ -294,24 +323,29 @@ def _routing(r: _Reader, upstreams: Mapping[str, UpstreamConfig]) -> RoutingConf
     if key != "client_address" and not (key.startswith("header:") and len(key) > 7):
         raise ConfigError(r.path("key"), f"expected header:<Name> or client_address, got {key!r}")
     salt = r.get("salt", _str, "shimgw")
-    routes_raw = r.get("routes", lambda v, k: v if isinstance(v, dict) else _fail(k), {})
-    routes = MappingProxyType({str(op): _weights(w, f"{r.path('routes')}.{op}", upstreams)
-                               for op, w in routes_raw.items()})
+    routes_raw: dict[str, Any] = r.get("routes", _dict, {})
+    routes = MappingProxyType(
+        {
+            str(op): _weights(w, f"{r.path('routes')}.{op}", upstreams)
+            for op, w in routes_raw.items()
+        }
+    )
     groups = []
-    raw_groups = r.get("groups", lambda v, k: v if isinstance(v, list) else _fail(k), [])
+    raw_groups: list[Any] = r.get("groups", _list, [])
     for i, g in enumerate(raw_groups):
         gr = _Reader(g, f"{r.path('groups')}[{i}]")
         name = gr.get("name", _str, f"group{i}")
         header = gr.get("header", _str, None)
-        values = gr.get("values", _str_list, [])
-        keys = gr.get("key_sha256", _str_list, [])
+        values: list[str] = gr.get("values", _str_list, [])
+        keys: list[str] = gr.get("key_sha256", _str_list, [])
         weights = gr.get("weights", lambda v, k: _weights(v, k, upstreams), None)
         pin = gr.get("upstream", _str, None)
         gr.done()
         if pin is not None:
             if pin not in upstreams or weights is not None:
-                raise ConfigError(gr.path("upstream"), "expected one known upstream (and no "
-                                  "weights beside it)")
+                raise ConfigError(
+                    gr.path("upstream"), "expected one known upstream (and no weights beside it)"
+                )
             weights = MappingProxyType({pin: 1})
         if weights is None:
             raise ConfigError(gr.key, "a group needs `weights` or `upstream`")
@@ -321,7 +355,9 @@ def _routing(r: _Reader, upstreams: Mapping[str, UpstreamConfig]) -> RoutingConf
             raise ConfigError(gr.path("values"), "list the header values of this group")
         bad = [k for k in keys if len(k) != 64 or any(c not in "0123456789abcdef" for c in k)]
         if bad:
-            raise ConfigError(gr.path("key_sha256"), f"not a lower-case SHA-256 hex digest: {bad[0]}")
+            raise ConfigError(
+                gr.path("key_sha256"), f"not a lower-case SHA-256 hex digest: {bad[0]}"
+            )
         groups.append(GroupConfig(name, header, frozenset(values), frozenset(keys), weights))
     force = r.get("force_header", _str, "X-Shimgw-Upstream")
     r.done()
@@ -334,8 +370,16 @@ def _str_list(value: Any, key: str) -> list[str]:
     return value
 
 
-def _fail(key: str) -> Any:
-    raise ConfigError(key, "has the wrong type")
+def _dict(value: Any, key: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(key, "expected a mapping")
+    return value
+
+
+def _list(value: Any, key: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ConfigError(key, "expected a list")
+    return value
 
 
 def admin_token(config: Config) -> str | None:

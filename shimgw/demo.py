@@ -23,8 +23,10 @@ from shimgw.service import Service, run_until_signalled
 def demo_config(stable_url: str, canary_url: str, port: int, admin_port: int) -> dict[str, object]:
     return {
         "listen": {"host": "127.0.0.1", "port": port},
-        "upstreams": {"stable": {"url": stable_url, "weight": 90},
-                      "canary": {"url": canary_url, "weight": 10}},
+        "upstreams": {
+            "stable": {"url": stable_url, "weight": 90},
+            "canary": {"url": canary_url, "weight": 10},
+        },
         "timeouts": {"connect": 2, "total": 10},
         "admin": {"host": "127.0.0.1", "port": admin_port, "token_env": "SHIMGW_ADMIN_TOKEN"},
         "logging": {"level": "info", "access": True},
@@ -37,19 +39,24 @@ async def run_demo(port: int, reference_ports: tuple[int, int]) -> None:
     setup_logging("info")
     store = seed_demo(RunStore())
     instances = await start_reference(
-        store, [("stable", reference_ports[0]), ("canary", reference_ports[1])])
+        store, [("stable", reference_ports[0]), ("canary", reference_ports[1])]
+    )
     token = os.environ.setdefault("SHIMGW_ADMIN_TOKEN", secrets.token_hex(16))
     folder = Path(tempfile.mkdtemp(prefix="shimgw-demo-"))
     config_path = folder / "shimgw.yaml"
     admin_port = port + 1 if port else 0
-    config_path.write_text(yaml.safe_dump(demo_config(
-        instances[0].url, instances[1].url, port, admin_port), sort_keys=False))
+    config_path.write_text(
+        yaml.safe_dump(
+            demo_config(instances[0].url, instances[1].url, port, admin_port), sort_keys=False
+        )
+    )
     service = Service(Runtime.from_file(config_path))
 
     async def announce() -> None:
         base = f"http://127.0.0.1:{service.port}"
         admin = f"http://127.0.0.1:{service.admin_port}"
-        print(f"""
+        print(
+            f"""
 shimgw demo: gateway {base} → reference orchestrator stable {instances[0].url},
 canary {instances[1].url} (90/10). Config: {config_path} (edit it: reloads live).
 
@@ -65,7 +72,10 @@ canary {instances[1].url} (90/10). Config: {config_path} (edit it: reloads live)
   curl -s -X POST -H 'Authorization: Bearer {token}' {admin}/admin/reload
 
 Ctrl-C stops.
-""", flush=True, file=sys.stdout)
+""",
+            flush=True,
+            file=sys.stdout,
+        )
 
     original_start = service.start
 

@@ -68,26 +68,48 @@ class Metrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            "shimgw_requests", "Phase 1 requests answered.",
-            ["operation", "status", "upstream"], registry=r)
+            "shimgw_requests",
+            "Phase 1 requests answered.",
+            ["operation", "status", "upstream"],
+            registry=r,
+        )
         self.duration = Histogram(
-            "shimgw_request_duration_seconds", "Time from request to answer.",
-            ["operation"], registry=r,
-            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2.5, 5, 10))
+            "shimgw_request_duration_seconds",
+            "Time from request to answer.",
+            ["operation"],
+            registry=r,
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2.5, 5, 10),
+        )
         self.upstream_errors = Counter(
-            "shimgw_upstream_errors", "Upstream failures by kind (5xx, timeout, unreachable, "
-            "contract).", ["upstream", "kind"], registry=r)
+            "shimgw_upstream_errors",
+            "Upstream failures by kind (5xx, timeout, unreachable, contract).",
+            ["upstream", "kind"],
+            registry=r,
+        )
         self.violations = Counter(
-            "shimgw_contract_violations", "Contract violations seen, by side.",
-            ["contract", "operation"], registry=r)
-        self.reloads = Counter("shimgw_reloads", "Config reloads by result.", ["result"],
-                               registry=r)
-        self.weight = Gauge("shimgw_upstream_effective_weight", "Weight in force per upstream.",
-                            ["upstream"], registry=r)
-        self.rolled_back = Gauge("shimgw_upstream_rolled_back", "1 while an automatic rollback "
-                                 "holds the upstream at weight 0.", ["upstream"], registry=r)
-        self.rollbacks = Counter("shimgw_rollbacks", "Automatic rollbacks triggered.",
-                                 ["upstream", "reason"], registry=r)
+            "shimgw_contract_violations",
+            "Contract violations seen, by side.",
+            ["contract", "operation"],
+            registry=r,
+        )
+        self.reloads = Counter(
+            "shimgw_reloads", "Config reloads by result.", ["result"], registry=r
+        )
+        self.weight = Gauge(
+            "shimgw_upstream_effective_weight",
+            "Weight in force per upstream.",
+            ["upstream"],
+            registry=r,
+        )
+        self.rolled_back = Gauge(
+            "shimgw_upstream_rolled_back",
+            "1 while an automatic rollback holds the upstream at weight 0.",
+            ["upstream"],
+            registry=r,
+        )
+        self.rollbacks = Counter(
+            "shimgw_rollbacks", "Automatic rollbacks triggered.", ["upstream", "reason"], registry=r
+        )
 
 
 # --- logs ---------------------------------------------------------------------------------
@@ -95,8 +117,11 @@ class Metrics:
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {"level": record.levelname.lower(), "logger": record.name,
-                                 "msg": record.getMessage()}
+        entry: dict[str, Any] = {
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             entry.update(fields)

@@ -48,14 +48,23 @@ ADMIN_TOKEN_HEADER = "X-Shimgw-Admin-Token"
 
 
 def http_upstream(upstream: UpstreamConfig, config: Config) -> Upstream:
-    return HttpUpstream(upstream.name, upstream.url, connect_timeout=config.connect_timeout,
-                        total_timeout=config.total_timeout,
-                        max_body_bytes=config.max_upstream_body_bytes)
+    return HttpUpstream(
+        upstream.name,
+        upstream.url,
+        connect_timeout=config.connect_timeout,
+        total_timeout=config.total_timeout,
+        max_body_bytes=config.max_upstream_body_bytes,
+    )
 
 
 class Runtime:
-    def __init__(self, snapshot: Snapshot, *, metrics: Metrics | None = None,
-                 upstream_factory: UpstreamFactory = http_upstream) -> None:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        *,
+        metrics: Metrics | None = None,
+        upstream_factory: UpstreamFactory = http_upstream,
+    ) -> None:
         self.metrics = metrics or Metrics()
         self._factory = upstream_factory
         self.current = self._attach(snapshot, None)
@@ -65,8 +74,9 @@ class Runtime:
         self.reloads = 0
         self._lock = asyncio.Lock()
         self._closing: set[asyncio.Task[None]] = set()
-        self.rollback = RollbackTracker(snapshot.config.rollback, snapshot.config.upstreams,
-                                        on_rollback=self._on_rollback)
+        self.rollback = RollbackTracker(
+            snapshot.config.rollback, snapshot.config.upstreams, on_rollback=self._on_rollback
+        )
         self._publish_weights()
 
     @classmethod
@@ -78,17 +88,24 @@ class Runtime:
     def choose(self, snapshot: Snapshot, operation: str, request: web.Request) -> str:
         routing = snapshot.config.routing
         forced = request.headers.get(routing.force_header)
-        if forced is not None and forced in snapshot.upstreams and self._admin_ok(
-                snapshot.config, request.headers.get(ADMIN_TOKEN_HEADER)):
+        if (
+            forced is not None
+            and forced in snapshot.upstreams
+            and self._admin_ok(snapshot.config, request.headers.get(ADMIN_TOKEN_HEADER))
+        ):
             return forced
-        return snapshot.picker.choose(operation, request.headers, request.remote,
-                                      self.rollback.disabled)
+        return snapshot.picker.choose(
+            operation, request.headers, request.remote, self.rollback.disabled
+        )
 
     @staticmethod
     def _admin_ok(config: Config, supplied: str | None) -> bool:
         token = admin_token(config)
-        return (token is not None and supplied is not None
-                and hmac.compare_digest(token.encode(), supplied.encode()))
+        return (
+            token is not None
+            and supplied is not None
+            and hmac.compare_digest(token.encode(), supplied.encode())
+        )
 
     def admin_ok(self, supplied: str | None) -> bool:
         return self._admin_ok(self.current.config, supplied)
@@ -107,8 +124,9 @@ class Runtime:
 
     def effective_weights(self) -> dict[str, int]:
         disabled = self.rollback.disabled
-        return {n: 0 if n in disabled else u.weight
-                for n, u in self.current.config.upstreams.items()}
+        return {
+            n: 0 if n in disabled else u.weight for n, u in self.current.config.upstreams.items()
+        }
 
     def _publish_weights(self) -> None:
         for name, weight in self.effective_weights().items():
@@ -135,21 +153,26 @@ class Runtime:
             except ConfigError as exc:
                 self.last_error, self.last_error_at = str(exc), time.time()
                 self.metrics.reloads.labels("refused").inc()
-                log.error(f"reload refused, still serving {previous.version}: {exc}",
-                          extra={"fields": {"reason": reason}})
+                log.error(
+                    f"reload refused, still serving {previous.version}: {exc}",
+                    extra={"fields": {"reason": reason}},
+                )
                 return False
             if snapshot.version == previous.version:
                 return True
             self.current = self._attach(snapshot, previous)
             config_changed = snapshot.config.digest != previous.config.digest
-            self.rollback.reconfigure(snapshot.config.rollback, snapshot.config.upstreams,
-                                      keep_state=not config_changed)
+            self.rollback.reconfigure(
+                snapshot.config.rollback, snapshot.config.upstreams, keep_state=not config_changed
+            )
             self._publish_weights()
             self.loaded_at, self.reloads = time.time(), self.reloads + 1
             self.last_error = None
             self.metrics.reloads.labels("ok").inc()
-            log.warning(f"config reloaded: {previous.version} → {snapshot.version}",
-                        extra={"fields": {"reason": reason}})
+            log.warning(
+                f"config reloaded: {previous.version} → {snapshot.version}",
+                extra={"fields": {"reason": reason}},
+            )
             return True
 
     def _attach(self, snapshot: Snapshot, previous: Snapshot | None) -> Snapshot:
@@ -158,11 +181,16 @@ class Runtime:
         upstreams: dict[str, Upstream] = {}
         for name, up in config.upstreams.items():
             kept = old.get(name)
-            if kept is not None and isinstance(kept, HttpUpstream) and kept.same_as(
-                    up.url, config.connect_timeout, config.total_timeout,
-                    config.max_upstream_body_bytes):
-                upstreams[name] = old.pop(name)
-            elif kept is not None and not isinstance(kept, HttpUpstream) and kept.url == up.url:
+            if (
+                kept is not None
+                and isinstance(kept, HttpUpstream)
+                and kept.same_as(
+                    up.url,
+                    config.connect_timeout,
+                    config.total_timeout,
+                    config.max_upstream_body_bytes,
+                )
+            ) or (kept is not None and not isinstance(kept, HttpUpstream) and kept.url == up.url):
                 upstreams[name] = old.pop(name)
             else:
                 upstreams[name] = self._factory(up, config)
@@ -174,18 +202,25 @@ class Runtime:
         return replace(snapshot, upstreams=upstreams)
 
     def describe(self) -> dict[str, Any]:
-        return {**self.current.describe(), "loaded_at": self.loaded_at,
-                "reloads": self.reloads, "last_error": self.last_error,
-                "last_error_at": self.last_error_at}
+        return {
+            **self.current.describe(),
+            "loaded_at": self.loaded_at,
+            "reloads": self.reloads,
+            "last_error": self.last_error,
+            "last_error_at": self.last_error_at,
+        }
 
     def status(self) -> dict[str, Any]:
-        return {"version": self.current.version,
-                "configured_weights": {n: u.weight
-                                       for n, u in self.current.config.upstreams.items()},
-                "effective_weights": self.effective_weights(),
-                "upstreams": self.rollback.describe(),
-                "rollbacks": [{"upstream": e.upstream, "reason": e.reason, "at": e.at,
-                               "detail": e.detail} for e in self.rollback.events]}
+        return {
+            "version": self.current.version,
+            "configured_weights": {n: u.weight for n, u in self.current.config.upstreams.items()},
+            "effective_weights": self.effective_weights(),
+            "upstreams": self.rollback.describe(),
+            "rollbacks": [
+                {"upstream": e.upstream, "reason": e.reason, "at": e.at, "detail": e.detail}
+                for e in self.rollback.events
+            ],
+        }
 
     async def close(self) -> None:
         for task in list(self._closing):

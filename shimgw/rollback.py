@@ -58,9 +58,13 @@ class RollbackEvent:
 
 
 class RollbackTracker:
-    def __init__(self, config: RollbackConfig, upstreams: Iterable[str],
-                 on_rollback: Callable[[RollbackEvent], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: RollbackConfig,
+        upstreams: Iterable[str],
+        on_rollback: Callable[[RollbackEvent], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
         self.clock = clock
         self.windows: dict[str, Window] = {name: Window() for name in upstreams}
@@ -69,8 +73,9 @@ class RollbackTracker:
         self._on_rollback = on_rollback
         self._next_check = 0.0
 
-    def reconfigure(self, config: RollbackConfig, upstreams: Iterable[str],
-                    keep_state: bool) -> None:
+    def reconfigure(
+        self, config: RollbackConfig, upstreams: Iterable[str], keep_state: bool
+    ) -> None:
         """A new snapshot: windows of kept upstreams survive; a config change clears rollbacks."""
         names = list(upstreams)
         self.config = config
@@ -103,8 +108,9 @@ class RollbackTracker:
             verdicts[name] = self._breach(*window.stats())
         for name in live:
             reason = verdicts[name]
-            healthy_others = [o for o in live if o != name and verdicts[o] is None
-                              and o not in self.disabled]
+            healthy_others = [
+                o for o in live if o != name and verdicts[o] is None and o not in self.disabled
+            ]
             if reason is not None and healthy_others:
                 self._roll_back(name, reason[0], reason[1], now)
 
@@ -124,19 +130,30 @@ class RollbackTracker:
             return
         window.consecutive_probe_failures = 0 if ok else window.consecutive_probe_failures + 1
         if window.consecutive_probe_failures >= self.config.health_failures:
-            others = [o for o in serving if o != upstream and o not in self.disabled
-                      and self.windows.get(o, Window()).consecutive_probe_failures == 0]
+            others = [
+                o
+                for o in serving
+                if o != upstream
+                and o not in self.disabled
+                and self.windows.get(o, Window()).consecutive_probe_failures == 0
+            ]
             if others and upstream not in self.disabled:
-                self._roll_back(upstream, "health", f"{window.consecutive_probe_failures} failed "
-                                "health probes in a row", self.clock())
+                self._roll_back(
+                    upstream,
+                    "health",
+                    f"{window.consecutive_probe_failures} failed health probes in a row",
+                    self.clock(),
+                )
 
     def _roll_back(self, upstream: str, reason: str, detail: str, now: float) -> None:
         self.disabled = self.disabled | {upstream}
         event = RollbackEvent(upstream, reason, time.time(), detail)
         self.events.append(event)
         del self.events[:-50]
-        log.error("automatic rollback", extra={"fields": {
-            "upstream": upstream, "reason": reason, "detail": detail}})
+        log.error(
+            "automatic rollback",
+            extra={"fields": {"upstream": upstream, "reason": reason, "detail": detail}},
+        )
         if self._on_rollback is not None:
             self._on_rollback(event)
 
@@ -144,7 +161,12 @@ class RollbackTracker:
         out: dict[str, object] = {}
         for name, window in self.windows.items():
             n, rate, p99 = window.stats()
-            out[name] = {"rolled_back": name in self.disabled, "requests_total": window.total,
-                         "errors_total": window.errors, "window_requests": n,
-                         "window_error_rate": round(rate, 4), "window_p99_ms": round(p99, 1)}
+            out[name] = {
+                "rolled_back": name in self.disabled,
+                "requests_total": window.total,
+                "errors_total": window.errors,
+                "window_requests": n,
+                "window_error_rate": round(rate, 4),
+                "window_p99_ms": round(p99, 1),
+            }
         return out

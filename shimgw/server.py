@@ -54,8 +54,9 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
 def error_response(error: GatewayError, rid: str) -> web.Response:
     body = orjson.dumps({"error": error.message, "code": error.status, "request_id": rid})
     headers = {**error.headers, "X-Request-ID": rid}
-    return web.Response(status=error.status, body=body, content_type="application/json",
-                        headers=headers)
+    return web.Response(
+        status=error.status, body=body, content_type="application/json", headers=headers
+    )
 
 
 class Gateway:
@@ -74,8 +75,11 @@ class Gateway:
         op_id, upstream_name, status = "-", "-", 0
         span_ctx = observe.extract_context(headers)
         with self.tracer.start_as_current_span(
-            "phase1", context=span_ctx, kind=trace.SpanKind.SERVER,
-            record_exception=False, set_status_on_exception=False,
+            "phase1",
+            context=span_ctx,
+            kind=trace.SpanKind.SERVER,
+            record_exception=False,
+            set_status_on_exception=False,
         ) as span:
             try:
                 op_id, params = snapshot.routes.match(request.method, request.path)
@@ -87,7 +91,8 @@ class Gateway:
                 except Exception as exc:  # a client that hangs up or sends a broken chunk
                     raise BadRequest("body: could not be read") from exc
                 parsed = op.request_check.parse(
-                    params, request.query, headers, request.content_type, body)
+                    params, request.query, headers, request.content_type, body
+                )
                 if op.call_check is None:
                     to_v2(op.plan, parsed)  # raises the local answer
                     raise InternalError(f"{op_id}: a local operation gave no answer")
@@ -107,27 +112,48 @@ class Gateway:
             except GatewayError as error:
                 status = error.status
                 if isinstance(error, UpstreamError | UpstreamTimeout) or status >= 500:
-                    log.warning("upstream failure", extra={"fields": {
-                        "request_id": rid, "operation": op_id, "upstream": upstream_name,
-                        "status": status, "error": error.message}})
+                    log.warning(
+                        "upstream failure",
+                        extra={
+                            "fields": {
+                                "request_id": rid,
+                                "operation": op_id,
+                                "upstream": upstream_name,
+                                "status": status,
+                                "error": error.message,
+                            }
+                        },
+                    )
                 return error_response(error, rid)
             except Exception:
                 status = 502
-                log.exception("internal error", extra={"fields": {"request_id": rid,
-                                                                  "operation": op_id}})
+                log.exception(
+                    "internal error", extra={"fields": {"request_id": rid, "operation": op_id}}
+                )
                 return error_response(InternalError("internal gateway error"), rid)
             finally:
                 elapsed = time.perf_counter() - started
                 self.metrics.requests.labels(op_id, str(status), upstream_name).inc()
                 self.metrics.duration.labels(op_id).observe(elapsed)
                 if snapshot.config.access_log:
-                    observe.access_log.info("request", extra={"fields": {
-                        "request_id": rid, "method": request.method, "path": request.path,
-                        "operation": op_id, "upstream": upstream_name, "status": status,
-                        "ms": round(elapsed * 1000, 2)}})
+                    observe.access_log.info(
+                        "request",
+                        extra={
+                            "fields": {
+                                "request_id": rid,
+                                "method": request.method,
+                                "path": request.path,
+                                "operation": op_id,
+                                "upstream": upstream_name,
+                                "status": status,
+                                "ms": round(elapsed * 1000, 2),
+                            }
+                        },
+                    )
 
-    async def _send(self, snapshot: Any, name: str, call: Any, headers: dict[str, str]
-                    ) -> V2Response:
+    async def _send(
+        self, snapshot: Any, name: str, call: Any, headers: dict[str, str]
+    ) -> V2Response:
         upstream = snapshot.upstreams[name]
         started = time.perf_counter()
         try:
@@ -146,25 +172,41 @@ class Gateway:
             self.metrics.upstream_errors.labels(name, "5xx").inc()
         return answer
 
-    def _translate(self, snapshot: Any, op: Any, parsed: ParsedRequest, answer: V2Response,
-                   upstream_name: str, rid: str) -> web.Response:
+    def _translate(
+        self,
+        snapshot: Any,
+        op: Any,
+        parsed: ParsedRequest,
+        answer: V2Response,
+        upstream_name: str,
+        rid: str,
+    ) -> web.Response:
         mode = snapshot.config.validate_responses
         data: Any
         if mode == "off" or op.answer_check is None:
             data = _lenient_decode(answer)
         else:
             try:
-                data = op.answer_check.check(answer.status, answer.headers,
-                                             answer.content_type, answer.body)
+                data = op.answer_check.check(
+                    answer.status, answer.headers, answer.content_type, answer.body
+                )
             except UpstreamContractViolation as violation:
                 self.metrics.violations.labels("phase2", op.plan.operation).inc()
                 self.metrics.upstream_errors.labels(upstream_name, "contract").inc()
                 self.runtime.record(upstream_name, 0.0, failed=True)
                 if mode == "enforce":
                     raise
-                log.warning("contract violation (report mode)", extra={"fields": {
-                    "request_id": rid, "operation": op.plan.operation,
-                    "upstream": upstream_name, "error": violation.message}})
+                log.warning(
+                    "contract violation (report mode)",
+                    extra={
+                        "fields": {
+                            "request_id": rid,
+                            "operation": op.plan.operation,
+                            "upstream": upstream_name,
+                            "error": violation.message,
+                        }
+                    },
+                )
                 data = _lenient_decode(answer)
         result = to_phase1(op.plan, snapshot.errors, parsed, replace(answer, data=data))
         headers = dict(result.headers)

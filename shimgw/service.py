@@ -47,8 +47,9 @@ def watched_files(runtime: Runtime) -> list[Path]:
 
 
 class Service:
-    def __init__(self, runtime: Runtime, *, reuse_port: bool = False,
-                 sock: socket.socket | None = None) -> None:
+    def __init__(
+        self, runtime: Runtime, *, reuse_port: bool = False, sock: socket.socket | None = None
+    ) -> None:
         self.runtime = runtime
         self.gateway = Gateway(runtime)
         self.reuse_port = reuse_port
@@ -60,28 +61,43 @@ class Service:
 
     async def start(self) -> None:
         config = self.runtime.current.config
-        runner = web.AppRunner(build_app(self.gateway), access_log=None,
-                               handle_signals=False, shutdown_timeout=config.total_timeout)
+        runner = web.AppRunner(
+            build_app(self.gateway),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=config.total_timeout,
+        )
         await runner.setup()
         if self._sock is not None:
             site: web.BaseSite = web.SockSite(runner, self._sock)
         else:
-            site = web.TCPSite(runner, config.host, config.port, reuse_port=self.reuse_port,
-                               backlog=1024)
+            site = web.TCPSite(
+                runner, config.host, config.port, reuse_port=self.reuse_port, backlog=1024
+            )
         await site.start()
         self._runners.append(runner)
         self.port = _bound_port(runner)
         if config.admin.port is not None:
             admin = web.AppRunner(build_admin_app(self.runtime), access_log=None)
             await admin.setup()
-            await web.TCPSite(admin, config.admin.host, config.admin.port,
-                              reuse_port=self.reuse_port).start()
+            await web.TCPSite(
+                admin, config.admin.host, config.admin.port, reuse_port=self.reuse_port
+            ).start()
             self._runners.append(admin)
             self.admin_port = _bound_port(admin)
         self._tasks.append(asyncio.create_task(self._watch()))
-        log.info("listening", extra={"fields": {
-            "host": config.host, "port": self.port, "admin_port": self.admin_port,
-            "version": self.runtime.current.version, "pid": os.getpid()}})
+        log.info(
+            "listening",
+            extra={
+                "fields": {
+                    "host": config.host,
+                    "port": self.port,
+                    "admin_port": self.admin_port,
+                    "version": self.runtime.current.version,
+                    "pid": os.getpid(),
+                }
+            },
+        )
 
     async def _watch(self) -> None:
         """Poll the config, contracts and translations; any change triggers a reload.
@@ -120,8 +136,9 @@ async def run_until_signalled(service: Service) -> None:
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(
-        service.runtime.reload("SIGHUP")))
+    loop.add_signal_handler(
+        signal.SIGHUP, lambda: asyncio.ensure_future(service.runtime.reload("SIGHUP"))
+    )
     await service.start()
     try:
         await stop.wait()

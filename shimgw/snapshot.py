@@ -64,11 +64,14 @@ class Snapshot:
             "version": self.version,
             "loaded_at": self.built_at,
             "source": str(self.config.source) if self.config.source else None,
-            "contracts": {c.name: {"title": c.title, "version": c.version, "sha256": c.sha256}
-                          for c in (self.phase1, self.phase2)},
+            "contracts": {
+                c.name: {"title": c.title, "version": c.version, "sha256": c.sha256}
+                for c in (self.phase1, self.phase2)
+            },
             "operations": sorted(self.operations),
-            "upstreams": {n: {"url": u.url, "weight": u.weight}
-                          for n, u in self.config.upstreams.items()},
+            "upstreams": {
+                n: {"url": u.url, "weight": u.weight} for n, u in self.config.upstreams.items()
+            },
             "routes": {op: dict(w) for op, w in self.config.routing.routes.items()},
             "groups": [g.name for g in self.config.routing.groups],
             "validation": {"responses": self.config.validate_responses},
@@ -102,9 +105,15 @@ def build_snapshot(config: Config, previous: Snapshot | None = None) -> Snapshot
     translations = load_translations(folder)
     problems = check_translations(translations, phase1, phase2).problems
     if problems:
-        raise TranslationError(problems[0].where, problems[0].problem + (
-            f" (and {len(problems) - 1} more problems; run `shimgw check`)"
-            if len(problems) > 1 else ""))
+        raise TranslationError(
+            problems[0].where,
+            problems[0].problem
+            + (
+                f" (and {len(problems) - 1} more problems; run `shimgw check`)"
+                if len(problems) > 1
+                else ""
+            ),
+        )
     plans = build_plans(translations, phase1, phase2)
     for op_id in config.routing.routes:
         if op_id not in phase1.operations:
@@ -113,14 +122,25 @@ def build_snapshot(config: Config, previous: Snapshot | None = None) -> Snapshot
     for op_id, plan in plans.items():
         target = phase2.operations[plan.target] if plan.target else None
         operations[op_id] = Operation(
-            plan, phase1_request_check(phase1, phase1.operations[op_id]),
+            plan,
+            phase1_request_check(phase1, phase1.operations[op_id]),
             phase2_request_check(phase2, target) if target else None,
-            response_check(phase2, target) if target else None)
-    version = hashlib.sha256("\n".join(
-        (config.digest, phase1.sha256, phase2.sha256, _digest_folder(folder))).encode()).hexdigest()
+            response_check(phase2, target) if target else None,
+        )
+    version = hashlib.sha256(
+        "\n".join((config.digest, phase1.sha256, phase2.sha256, _digest_folder(folder))).encode()
+    ).hexdigest()
     weights = {name: u.weight for name, u in config.upstreams.items()}
     layout = previous.picker.layout if previous is not None else None
     return Snapshot(
-        config, version[:16], time.time(), phase1, phase2, translations, build_routes(phase1),
-        MappingProxyType(operations), translations.errors,
-        Picker(config.routing, weights, layout))
+        config,
+        version[:16],
+        time.time(),
+        phase1,
+        phase2,
+        translations,
+        build_routes(phase1),
+        MappingProxyType(operations),
+        translations.errors,
+        Picker(config.routing, weights, layout),
+    )

@@ -9,7 +9,6 @@ mapped here, at the edge, onto the error tree (`raise ... from`).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -33,31 +32,48 @@ class Upstream(Protocol):
 class HttpUpstream:
     """One orchestrator instance over HTTP/1.1 with a keep-alive pool."""
 
-    def __init__(self, name: str, url: str, *, connect_timeout: float, total_timeout: float,
-                 max_body_bytes: int, pool_size: int = 256) -> None:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        *,
+        connect_timeout: float,
+        total_timeout: float,
+        max_body_bytes: int,
+        pool_size: int = 256,
+    ) -> None:
         self.name, self.url = name, url
         self.connect_timeout, self.total_timeout = connect_timeout, total_timeout
         self.max_body_bytes = max_body_bytes
         self._pool_size = pool_size
         self._session: aiohttp.ClientSession | None = None
 
-    def same_as(self, url: str, connect_timeout: float, total_timeout: float,
-                max_body_bytes: int) -> bool:
+    def same_as(
+        self, url: str, connect_timeout: float, total_timeout: float, max_body_bytes: int
+    ) -> bool:
         """A reload keeps this pool when nothing that shapes it changed."""
         return (self.url, self.connect_timeout, self.total_timeout, self.max_body_bytes) == (
-            url, connect_timeout, total_timeout, max_body_bytes)
+            url,
+            connect_timeout,
+            total_timeout,
+            max_body_bytes,
+        )
 
     def _open(self) -> aiohttp.ClientSession:
         # Created lazily: the session must be made inside the running loop.
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 base_url=self.url,
-                connector=aiohttp.TCPConnector(limit=self._pool_size, keepalive_timeout=30,
-                                               ttl_dns_cache=60),
-                timeout=aiohttp.ClientTimeout(total=self.total_timeout,
-                                              connect=self.connect_timeout,
-                                              sock_connect=self.connect_timeout),
-                auto_decompress=True, skip_auto_headers=("User-Agent",),
+                connector=aiohttp.TCPConnector(
+                    limit=self._pool_size, keepalive_timeout=30, ttl_dns_cache=60
+                ),
+                timeout=aiohttp.ClientTimeout(
+                    total=self.total_timeout,
+                    connect=self.connect_timeout,
+                    sock_connect=self.connect_timeout,
+                ),
+                auto_decompress=True,
+                skip_auto_headers=("User-Agent",),
                 json_serialize=lambda o: orjson.dumps(o).decode(),
             )
         return self._session
@@ -69,27 +85,35 @@ class HttpUpstream:
             data = orjson.dumps(request.body)
         try:
             async with session.request(
-                request.method, request.path, params=request.query_pairs() or None,
-                headers=headers, data=data, allow_redirects=False,
+                request.method,
+                request.path,
+                params=request.query_pairs() or None,
+                headers=headers,
+                data=data,
+                allow_redirects=False,
             ) as resp:
                 body = await self._read(resp)
                 return V2Response(resp.status, resp.headers, resp.content_type.lower(), body)
-        except (TimeoutError, asyncio.TimeoutError) as exc:
+        except TimeoutError as exc:
             # aiohttp's connect and read timeouts both derive from TimeoutError.
             raise UpstreamTimeout(f"orchestrator ({self.name}) did not answer in time") from exc
         except aiohttp.ClientResponseError as exc:
-            raise UpstreamUnavailable(f"orchestrator ({self.name}) sent an unreadable answer: "
-                                      f"{exc.message}") from exc
+            raise UpstreamUnavailable(
+                f"orchestrator ({self.name}) sent an unreadable answer: {exc.message}"
+            ) from exc
         except (aiohttp.ClientError, OSError) as exc:
-            raise UpstreamUnavailable(f"orchestrator ({self.name}) unreachable: "
-                                      f"{type(exc).__name__}") from exc
+            raise UpstreamUnavailable(
+                f"orchestrator ({self.name}) unreachable: {type(exc).__name__}"
+            ) from exc
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
         limit = self.max_body_bytes
         if resp.content_length is not None:
             if resp.content_length > limit:
-                raise UpstreamUnavailable(f"orchestrator ({self.name}) answer of "
-                                          f"{resp.content_length} bytes is over the limit")
+                raise UpstreamUnavailable(
+                    f"orchestrator ({self.name}) answer of "
+                    f"{resp.content_length} bytes is over the limit"
+                )
             return await resp.read()
         chunks, size = [], 0
         async for chunk in resp.content.iter_chunked(65536):

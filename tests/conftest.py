@@ -60,23 +60,35 @@ class Gateway:
     upstream_urls: dict[str, str] = field(default_factory=dict)
     check_phase1: bool = True
 
-    async def call(self, method: str, path: str, *, key: str | None = "k",
-                   headers: dict[str, str] | None = None, json: Any = None,
-                   data: bytes | None = None, params: Any = None) -> Answer:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        key: str | None = "k",
+        headers: dict[str, str] | None = None,
+        json: Any = None,
+        data: bytes | None = None,
+        params: Any = None,
+    ) -> Answer:
         sent = dict(headers or {})
         if key is not None:
             sent["X-Api-Key"] = key
         if json is not None:
             data = orjson.dumps(json)
             sent.setdefault("Content-Type", "application/json")
-        async with self.session.request(method, self.url + path, headers=sent, data=data,
-                                        params=params) as resp:
+        async with self.session.request(
+            method, self.url + path, headers=sent, data=data, params=params
+        ) as resp:
             body = await resp.read()
             answer = Answer(resp.status, resp.headers, body)
         if self.check_phase1 and resp.status not in (404, 405):
             problems = self.oracle.check_response(
-                RequestInfo(method, path.split("?")[0]), resp.status, list(resp.headers.items()),
-                body)
+                RequestInfo(method, path.split("?")[0]),
+                resp.status,
+                list(resp.headers.items()),
+                body,
+            )
             if not body and resp.content_type == "text/plain":
                 # openapi-core reads an empty body as "no data", but "" is a valid string
                 # (MAPPING.md: no log entries → 200 with an empty body).
@@ -123,7 +135,10 @@ async def reference(store: RunStore) -> AsyncIterator[dict[str, str]]:
 
 @pytest.fixture
 async def make_gateway(
-    reference: dict[str, str], store: RunStore, tmp_path: Path, phase1_oracle: Contract,
+    reference: dict[str, str],
+    store: RunStore,
+    tmp_path: Path,
+    phase1_oracle: Contract,
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[GatewayFactory]:
     monkeypatch.setenv("SHIMGW_TEST_ADMIN_TOKEN", ADMIN_TOKEN)
@@ -137,9 +152,16 @@ async def make_gateway(
         path.write_text(yaml.safe_dump(config))
         service = Service(Runtime.from_file(path))
         await service.start()
-        gateway = Gateway(f"http://127.0.0.1:{service.port}",
-                          f"http://127.0.0.1:{service.admin_port}" if service.admin_port else None,
-                          service, path, store, phase1_oracle, session, dict(reference))
+        gateway = Gateway(
+            f"http://127.0.0.1:{service.port}",
+            f"http://127.0.0.1:{service.admin_port}" if service.admin_port else None,
+            service,
+            path,
+            store,
+            phase1_oracle,
+            session,
+            dict(reference),
+        )
         started.append(gateway)
         return gateway
 

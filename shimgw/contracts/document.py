@@ -74,8 +74,11 @@ class OperationSpec:
     def response_for(self, status: int) -> ResponseSpec | None:
         """The response a status falls under: exact, then range (4XX), then default."""
         responses = self.responses
-        return (responses.get(str(status)) or responses.get(f"{status // 100}XX")
-                or responses.get("default"))
+        return (
+            responses.get(str(status))
+            or responses.get(f"{status // 100}XX")
+            or responses.get("default")
+        )
 
     @property
     def promised_statuses(self) -> frozenset[int]:
@@ -145,31 +148,56 @@ def parse_contract(raw: dict[str, Any], path: Path, name: str, digest: str = "")
                 raise ConfigError(name, f"{method.upper()} {template} has no operationId")
             own = [resolver.deref(p) for p in op.get("parameters", [])]
             merged = {(p["in"], p["name"].lower()): p for p in shared + own}
-            params = tuple(ParamSpec(p["name"], p["in"], bool(p.get("required")),
-                                     convert(p.get("schema") or {})) for p in merged.values())
+            params = tuple(
+                ParamSpec(
+                    p["name"], p["in"], bool(p.get("required")), convert(p.get("schema") or {})
+                )
+                for p in merged.values()
+            )
             body = resolver.deref(op.get("requestBody") or {})
             responses = {}
             for key, resp in (op.get("responses") or {}).items():
                 resp = resolver.deref(resp)
                 headers = tuple(
                     HeaderSpec(h_name, bool(h.get("required")), convert(h.get("schema") or {}))
-                    for h_name, h in ((n, resolver.deref(h)) for n, h in
-                                      (resp.get("headers") or {}).items()))
-                content = {mt: convert(m["schema"]) if m and "schema" in m else None
-                           for mt, m in (resp.get("content") or {}).items()}
+                    for h_name, h in (
+                        (n, resolver.deref(h)) for n, h in (resp.get("headers") or {}).items()
+                    )
+                )
+                content = {
+                    mt: convert(m["schema"]) if m and "schema" in m else None
+                    for mt, m in (resp.get("content") or {}).items()
+                }
                 responses[str(key).upper() if str(key) != "default" else "default"] = ResponseSpec(
-                    str(key), headers, MappingProxyType(content))
+                    str(key), headers, MappingProxyType(content)
+                )
             operations[op_id] = OperationSpec(
-                op_id, method.upper(), template, params, bool(body.get("required")),
-                MappingProxyType({mt: convert(m["schema"]) if m and "schema" in m else None
-                                  for mt, m in (body.get("content") or {}).items()}),
+                op_id,
+                method.upper(),
+                template,
+                params,
+                bool(body.get("required")),
+                MappingProxyType(
+                    {
+                        mt: convert(m["schema"]) if m and "schema" in m else None
+                        for mt, m in (body.get("content") or {}).items()
+                    }
+                ),
                 MappingProxyType(responses),
                 bool(op["security"]) if "security" in op else global_security,
-                bool(op.get("deprecated")))
+                bool(op.get("deprecated")),
+            )
     info = raw.get("info") or {}
-    return Contract(name, path, digest, version, str(info.get("title", "")),
-                    str(info.get("version", "")), MappingProxyType(operations),
-                    MappingProxyType(schemas))
+    return Contract(
+        name,
+        path,
+        digest,
+        version,
+        str(info.get("title", "")),
+        str(info.get("version", "")),
+        MappingProxyType(operations),
+        MappingProxyType(schemas),
+    )
 
 
 class _Resolver:

@@ -9,6 +9,7 @@ both engines to show they agree.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,12 @@ from openapi_core import Config, OpenAPI
 from shimgw.errors import ConfigError
 
 
-def _json(data: Any) -> Any:
+def _json(data: bytes) -> Any:
     return orjson.loads(data)
 
 
 # openapi-core knows application/json only; /v2 also speaks these two.
-EXTRA_DESERIALIZERS = {
+EXTRA_DESERIALIZERS: dict[str, Callable[[bytes], Any]] = {
     "application/problem+json": _json,
     "application/merge-patch+json": _json,
 }
@@ -33,7 +34,8 @@ def load_openapi(path: Path, name: str) -> OpenAPI:
     """Load and validate one document with openapi-core, or raise `ConfigError`."""
     try:
         return OpenAPI.from_file_path(
-            str(path), config=Config(extra_media_type_deserializers=EXTRA_DESERIALIZERS))
+            str(path), config=Config(extra_media_type_deserializers=EXTRA_DESERIALIZERS)
+        )
     except Exception as exc:  # openapi-core raises many unrelated types for a bad document
         message = " ".join(str(exc).split())[:300]
         raise ConfigError(name, f"{path} is not a valid OpenAPI document: {message}") from exc

@@ -51,8 +51,9 @@ class CompiledSchema:
 
 
 def compile_schema(contract: Contract, schema: Schema) -> CompiledSchema:
-    return CompiledSchema(jsonschema_rs.Draft202012Validator(
-        contract.compilable(schema), validate_formats=True))
+    return CompiledSchema(
+        jsonschema_rs.Draft202012Validator(contract.compilable(schema), validate_formats=True)
+    )
 
 
 def _describe(where: str, path: list[str | int], message: str) -> str:
@@ -88,9 +89,14 @@ class _ParamCheck:
 def _param_check(contract: Contract, param: ParamSpec) -> _ParamCheck:
     schema = contract.resolve(param.schema)
     return _ParamCheck(
-        param.name, param.name.lower() if param.location == "header" else param.name,
-        f"{param.location} parameter {param.name!r}", param.required,
-        schema.get("default", ABSENT), _caster(schema), compile_schema(contract, param.schema))
+        param.name,
+        param.name.lower() if param.location == "header" else param.name,
+        f"{param.location} parameter {param.name!r}",
+        param.required,
+        schema.get("default", ABSENT),
+        _caster(schema),
+        compile_schema(contract, param.schema),
+    )
 
 
 def _media(content_type: str) -> str:
@@ -110,13 +116,21 @@ class Phase1RequestCheck:
     body: Mapping[str, CompiledSchema | None]
 
     def parse(
-        self, path: Mapping[str, str], query: Mapping[str, str], headers: Mapping[str, str],
-        content_type: str, body: bytes,
+        self,
+        path: Mapping[str, str],
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        content_type: str,
+        body: bytes,
     ) -> ParsedRequest:
         try:
             return ParsedRequest(
-                self.operation, self._params(self.path, path), self._params(self.query, query),
-                headers, self._body(content_type, body))
+                self.operation,
+                self._params(self.path, path),
+                self._params(self.query, query),
+                headers,
+                self._body(content_type, body),
+            )
         except Invalid as exc:
             raise BadRequest(str(exc)) from exc
 
@@ -145,8 +159,10 @@ class Phase1RequestCheck:
             return ABSENT
         media = _media(content_type)
         if media not in self.body:
-            raise Invalid(f"body: content type {media or '(none)'!r} is not accepted; "
-                          f"send {' or '.join(self.body)}")
+            raise Invalid(
+                f"body: content type {media or '(none)'!r} is not accepted; "
+                f"send {' or '.join(self.body)}"
+            )
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
@@ -162,8 +178,13 @@ def phase1_request_check(contract: Contract, op: OperationSpec) -> Phase1Request
         return tuple(_param_check(contract, p) for p in op.params if p.location == location)
 
     return Phase1RequestCheck(
-        op.operation_id, params("path"), params("query"), params("header"), op.body_required,
-        {mt: compile_schema(contract, s) if s is not None else None for mt, s in op.body.items()})
+        op.operation_id,
+        params("path"),
+        params("query"),
+        params("header"),
+        op.body_required,
+        {mt: compile_schema(contract, s) if s is not None else None for mt, s in op.body.items()},
+    )
 
 
 # --- Phase 2 out --------------------------------------------------------------------------
@@ -221,8 +242,13 @@ def phase2_request_check(contract: Contract, op: OperationSpec) -> Phase2Request
         return tuple(_param_check(contract, p) for p in op.params if p.location == location)
 
     return Phase2RequestCheck(
-        op.operation_id, params("path"), params("query"), params("header"), op.body_required,
-        {mt: compile_schema(contract, s) if s is not None else None for mt, s in op.body.items()})
+        op.operation_id,
+        params("path"),
+        params("query"),
+        params("header"),
+        op.body_required,
+        {mt: compile_schema(contract, s) if s is not None else None for mt, s in op.body.items()},
+    )
 
 
 # --- answers ------------------------------------------------------------------------------
@@ -241,14 +267,13 @@ class ResponseCheck:
     ranges: Mapping[int, _CompiledResponse]  # 4 → the 4XX response
     default: _CompiledResponse | None
 
-    def check(
-        self, status: int, headers: Mapping[str, str], content_type: str, body: bytes
-    ) -> Any:
+    def check(self, status: int, headers: Mapping[str, str], content_type: str, body: bytes) -> Any:
         """Check an answer; returns the decoded body (ABSENT when it has none)."""
         spec = self.exact.get(status) or self.ranges.get(status // 100) or self.default
         if spec is None:
-            raise UpstreamContractViolation(f"{self.operation}: status {status} is not in the "
-                                            "contract")
+            raise UpstreamContractViolation(
+                f"{self.operation}: status {status} is not in the contract"
+            )
         try:
             for check in spec.headers:
                 value = headers.get(check.key)
@@ -286,15 +311,28 @@ class ResponseCheck:
 def response_check(contract: Contract, op: OperationSpec) -> ResponseCheck:
     def compiled(spec: ResponseSpec) -> _CompiledResponse:
         headers = tuple(
-            _ParamCheck(h.name, h.name.lower(), f"header {h.name!r}", h.required, ABSENT,
-                        _caster(contract.resolve(h.schema)), compile_schema(contract, h.schema))
-            for h in spec.headers)
-        return _CompiledResponse(headers, {
-            mt: compile_schema(contract, s) if s is not None else None
-            for mt, s in spec.content.items()})
+            _ParamCheck(
+                h.name,
+                h.name.lower(),
+                f"header {h.name!r}",
+                h.required,
+                ABSENT,
+                _caster(contract.resolve(h.schema)),
+                compile_schema(contract, h.schema),
+            )
+            for h in spec.headers
+        )
+        return _CompiledResponse(
+            headers,
+            {
+                mt: compile_schema(contract, s) if s is not None else None
+                for mt, s in spec.content.items()
+            },
+        )
 
     exact = {int(k): compiled(s) for k, s in op.responses.items() if k.isdigit()}
     ranges = {int(k[0]): compiled(s) for k, s in op.responses.items() if k.endswith("XX")}
     default = op.responses.get("default")
-    return ResponseCheck(op.operation_id, exact, ranges,
-                         compiled(default) if default is not None else None)
+    return ResponseCheck(
+        op.operation_id, exact, ranges, compiled(default) if default is not None else None
+    )

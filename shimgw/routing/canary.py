@@ -48,8 +48,9 @@ def _unit(salt: str, bucket: int, upstream: str) -> float:
 
 
 def bucket_of(salt: str, key: str) -> int:
-    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8,
-                             key=salt.encode()[:64]).digest()
+    digest = hashlib.blake2b(
+        key.encode("utf-8", "surrogatepass"), digest_size=8, key=salt.encode()[:64]
+    ).digest()
     return int.from_bytes(digest, "big") % BUCKETS
 
 
@@ -66,21 +67,26 @@ class Layout:
         return _layout(salt, upstreams)
 
     def table(self, weights: Mapping[str, int]) -> tuple[str, ...]:
-        live = [(i, float(weights.get(name, 0))) for i, name in enumerate(self.upstreams)
-                if weights.get(name, 0) > 0]
+        live = [
+            (i, float(weights.get(name, 0)))
+            for i, name in enumerate(self.upstreams)
+            if weights.get(name, 0) > 0
+        ]
         if not live:
             raise ValueError("no upstream has a weight above 0")
         names = self.upstreams
-        return tuple(names[min(live, key=lambda iw: row[iw[0]] / iw[1])[0]]
-                     for row in self.scores)
+        return tuple(names[min(live, key=lambda iw: row[iw[0]] / iw[1])[0]] for row in self.scores)
 
 
 @functools.lru_cache(maxsize=8)
 def _layout(salt: str, upstreams: tuple[str, ...]) -> Layout:
     # Pure in its arguments, and ~0.1 s per upstream to compute: reloads that keep the
     # salt and the upstream names (the common case: a weight change) reuse it.
-    return Layout(salt, upstreams, tuple(
-        tuple(-math.log(_unit(salt, b, name)) for name in upstreams) for b in range(BUCKETS)))
+    return Layout(
+        salt,
+        upstreams,
+        tuple(tuple(-math.log(_unit(salt, b, name)) for name in upstreams) for b in range(BUCKETS)),
+    )
 
 
 def _frozen(weights: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
@@ -94,18 +100,21 @@ class Picker:
     snapshot; a rollback asks for tables of new (effective) weights.
     """
 
-    def __init__(self, routing: RoutingConfig, weights: Mapping[str, int],
-                 layout: Layout | None = None) -> None:
+    def __init__(
+        self, routing: RoutingConfig, weights: Mapping[str, int], layout: Layout | None = None
+    ) -> None:
         self.routing = routing
         self.weights = MappingProxyType(dict(weights))
         names = tuple(sorted(weights))
-        self.layout = layout if layout is not None and layout.upstreams == names and \
-            layout.salt == routing.salt else Layout.build(routing.salt, names)
+        self.layout = (
+            layout
+            if layout is not None and layout.upstreams == names and layout.salt == routing.salt
+            else Layout.build(routing.salt, names)
+        )
         self._tables: dict[tuple[tuple[str, int], ...], tuple[str, ...]] = {}
         self._key_header = routing.key[7:].lower() if routing.key.startswith("header:") else None
         self._key_groups = tuple(g for g in routing.groups if g.key_sha256)
-        self._api_key_header = (
-            self._key_header if self._key_header is not None else "x-api-key")
+        self._api_key_header = self._key_header if self._key_header is not None else "x-api-key"
         for w in (weights, *routing.routes.values(), *(g.weights for g in routing.groups)):
             self.table_for(w)
 
@@ -134,14 +143,16 @@ class Picker:
         return self.routing.routes.get(operation, self.weights)
 
     def choose(
-        self, operation: str, headers: Mapping[str, str], client_address: str | None,
+        self,
+        operation: str,
+        headers: Mapping[str, str],
+        client_address: str | None,
         disabled: frozenset[str] = frozenset(),
     ) -> str:
         weights = self.weights_for(operation, headers)
         if disabled:
             weights = _without(weights, disabled, self.weights)
-        key = (headers.get(self._key_header) if self._key_header is not None
-               else client_address)
+        key = headers.get(self._key_header) if self._key_header is not None else client_address
         # No key: any arm will do, but by the same weights.
         bucket = bucket_of(self.routing.salt, key) if key else random.randrange(BUCKETS)
         return self.table_for(weights)[bucket]

@@ -42,8 +42,9 @@ class RouteTable:
                 raise RouteNotFound(f"no such resource: {_printable(path)}")
         op = route.methods.get(method)
         if op is None:
-            raise MethodNotAllowed(f"{_printable(method)} is not allowed on {route.template}",
-                                   allow=route.allow)
+            raise MethodNotAllowed(
+                f"{_printable(method)} is not allowed on {route.template}", allow=route.allow
+            )
         return op, params
 
 
@@ -66,7 +67,8 @@ def build_routes(contract: Contract) -> RouteTable:
             continue
         regex = "".join(
             f"(?P<{part[1:-1]}>[^/]+)" if part.startswith("{") else re.escape(part)
-            for part in re.split(r"(\{[^{}]+\})", template))
+            for part in re.split(r"(\{[^{}]+\})", template)
+        )
         literal = sum(1 for s in template.split("/") if s and not s.startswith("{"))
         templated.append((literal, re.compile(f"^{regex}$"), route))
     templated.sort(key=lambda t: -t[0])

@@ -105,8 +105,9 @@ class _Schemas:
 
 
 class _Walker:
-    def __init__(self, report: Report, src: _Schemas, dst: _Schemas,
-                 roots: Mapping[str, Mapping[str, Any]]) -> None:
+    def __init__(
+        self, report: Report, src: _Schemas, dst: _Schemas, roots: Mapping[str, Mapping[str, Any]]
+    ) -> None:
         self.report, self.src, self.dst, self.roots = report, src, dst, roots
 
     def problem(self, where: str, text: str) -> None:
@@ -125,16 +126,20 @@ class _Walker:
         if isinstance(base, Const):
             return {"enum": [base.value]}
         if isinstance(base, Obj):
-            return {"type": "object", "properties": {
-                n: self.infer(v, it, f"{where}.object.{n}") for n, v in base.fields}}
+            return {
+                "type": "object",
+                "properties": {n: self.infer(v, it, f"{where}.object.{n}") for n, v in base.fields},
+            }
         if isinstance(base, Concat):
             for i, part in enumerate(base.parts):
                 self.infer(part, it, f"{where}.concat[{i}]")
             return {"type": "string"}
         if isinstance(base, If):
             self._cond(base.cond, it, f"{where}.if")
-            a, b = self.infer(base.then, it, f"{where}.then"), self.infer(base.otherwise, it,
-                                                                           f"{where}.else")
+            a, b = (
+                self.infer(base.then, it, f"{where}.then"),
+                self.infer(base.otherwise, it, f"{where}.else"),
+            )
             if "enum" in a and "enum" in b:
                 return {"enum": [*a["enum"], *b["enum"]]}
             return ANY
@@ -160,13 +165,15 @@ class _Walker:
             walked.append(segment)
             schema = navigator.child(schema or ANY, segment)
             if schema is None:
-                self.problem(where, f"reads {'.'.join(walked)}, which the source schema "
-                             "does not have")
+                self.problem(
+                    where, f"reads {'.'.join(walked)}, which the source schema does not have"
+                )
                 return ANY
         return schema or ANY
 
-    def _step(self, step: Any, schema: Mapping[str, Any], it: Mapping[str, Any],
-              where: str) -> Mapping[str, Any]:
+    def _step(
+        self, step: Any, schema: Mapping[str, Any], it: Mapping[str, Any], where: str
+    ) -> Mapping[str, Any]:
         if isinstance(step, tf.EnumMap):
             source = self.src.enum(schema)
             if source is not None:
@@ -205,8 +212,7 @@ class _Walker:
 
     def _cond(self, cond: Cond, it: Mapping[str, Any], where: str) -> None:
         if isinstance(cond, Eq | Contains):
-            pair = (cond.left, cond.right) if isinstance(cond, Eq) else (cond.haystack,
-                                                                         cond.needle)
+            pair = (cond.left, cond.right) if isinstance(cond, Eq) else (cond.haystack, cond.needle)
             for value in pair:
                 self.infer(value, it, where)
         elif isinstance(cond, Present):
@@ -218,8 +224,13 @@ class _Walker:
                 self._cond(inner, it, where)
 
     # Writing a value into a target schema.
-    def write(self, value: Value, target: Mapping[str, Any] | None, where: str,
-              it: Mapping[str, Any] = ANY) -> None:
+    def write(
+        self,
+        value: Value,
+        target: Mapping[str, Any] | None,
+        where: str,
+        it: Mapping[str, Any] = ANY,
+    ) -> None:
         if target is None:
             self.problem(where, "writes a field the target schema does not have")
             return
@@ -232,8 +243,12 @@ class _Walker:
             if in_list:
                 target = self.dst.flat(target.get("items", ANY))
             for name, field_value in node.fields:
-                self.write(field_value, self.dst.child(target, name) if target else ANY,
-                           f"{where}.{name}", inner_it)
+                self.write(
+                    field_value,
+                    self.dst.child(target, name) if target else ANY,
+                    f"{where}.{name}",
+                    inner_it,
+                )
             names = {n for n, _ in node.fields}
             for name in target.get("required", []):
                 if name not in names:
@@ -241,8 +256,9 @@ class _Walker:
         if value.default is not tf.ABSENT:
             self._check_values({"enum": [value.default]}, target, f"{where}.default")
 
-    def _check_values(self, produced: Mapping[str, Any], target: Mapping[str, Any],
-                      where: str) -> None:
+    def _check_values(
+        self, produced: Mapping[str, Any], target: Mapping[str, Any], where: str
+    ) -> None:
         target = self.dst.flat(target)
         if produced.get("type") == "array" and target.get("type") == "array":
             produced, target = produced.get("items", ANY), self.dst.flat(target.get("items", ANY))
@@ -253,8 +269,9 @@ class _Walker:
         if allowed is not None:
             bad = [v for v in values if v not in allowed]
             if bad:
-                self.problem(where, f"yields {bad}, which the target does not allow "
-                             f"(allowed: {allowed})")
+                self.problem(
+                    where, f"yields {bad}, which the target does not allow (allowed: {allowed})"
+                )
             return
         # No enum to compare with: hold each known value to the whole target schema.
         validator = jsonschema_rs.validator_for(self.dst.contract.compilable(target))
@@ -262,8 +279,9 @@ class _Walker:
         if bad:
             self.problem(where, f"yields {bad}, which the target schema rejects")
 
-    def _final(self, value: Value, it: Mapping[str, Any], where: str
-               ) -> tuple[Obj, Mapping[str, Any], bool] | None:
+    def _final(
+        self, value: Value, it: Mapping[str, Any], where: str
+    ) -> tuple[Obj, Mapping[str, Any], bool] | None:
         """The object literal a value ends in, directly, through a final shape, or through
         a final `each: [shape]` (then the bool is true: the object is each list item)."""
         if not value.pipe:
@@ -272,20 +290,35 @@ class _Walker:
         before = Value(value.base, value.pipe[:-1])
         if isinstance(last, Apply) and isinstance(last.value.base, Obj) and not last.value.pipe:
             return last.value.base, self.src.flat(self.infer(before, it, where)), False
-        if (isinstance(last, Each) and len(last.steps) == 1 and isinstance(last.steps[0], Apply)
-                and isinstance(last.steps[0].value.base, Obj) and not last.steps[0].value.pipe):
+        if (
+            isinstance(last, Each)
+            and len(last.steps) == 1
+            and isinstance(last.steps[0], Apply)
+            and isinstance(last.steps[0].value.base, Obj)
+            and not last.steps[0].value.pipe
+        ):
             items = self.src.flat(self.infer(before, it, where)).get("items", ANY)
             return last.steps[0].value.base, self.src.flat(items), True
         return None
 
 
+def _first_schema(content: Mapping[str, Mapping[str, Any] | None]) -> Mapping[str, Any]:
+    for schema in content.values():
+        return schema or ANY
+    return ANY
+
+
 def _request_roots(op: OperationSpec, contract: Contract) -> dict[str, Mapping[str, Any]]:
     roots: dict[str, Mapping[str, Any]] = {}
     for location in ("path", "query"):
-        roots[location] = {"type": "object", "additionalProperties": False, "properties": {
-            p.name: p.schema for p in op.params if p.location == location}}
-    roots["body"] = next(iter(op.body.values()), None) or {"type": "object",
-                                                          "additionalProperties": False}
+        roots[location] = {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {p.name: p.schema for p in op.params if p.location == location},
+        }
+    roots["body"] = (
+        _first_schema(op.body) if op.body else {"type": "object", "additionalProperties": False}
+    )
     return roots
 
 
@@ -298,22 +331,30 @@ def check_translations(translations: Translations, phase1: Contract, phase2: Con
             report.coverage.append((op_id, "missing", "no translation"))
             report.problems.append(Problem(op_id, "phase1.yaml operation has no translation"))
         elif rules.local is not None:
-            report.coverage.append((op_id, "answered locally", f"{rules.local.status} "
-                                    f"({rules.source})"))
+            report.coverage.append(
+                (op_id, "answered locally", f"{rules.local.status} ({rules.source})")
+            )
         else:
             report.coverage.append((op_id, "translated", f"→ {rules.target} ({rules.source})"))
     for op_id, rules in translations.operations.items():
         source = phase1.operations.get(op_id)
         if source is None:
-            report.problems.append(Problem(f"{rules.source}: operation",
-                                           f"{op_id!r} is not an operationId of phase1.yaml"))
+            report.problems.append(
+                Problem(
+                    f"{rules.source}: operation", f"{op_id!r} is not an operationId of phase1.yaml"
+                )
+            )
             continue
         if rules.target is None:
             continue
         target = phase2.operations.get(rules.target)
         if target is None:
-            report.problems.append(Problem(f"{rules.source}: target", f"{rules.target!r} is not "
-                                           "an operationId of phase2.yaml"))
+            report.problems.append(
+                Problem(
+                    f"{rules.source}: target",
+                    f"{rules.target!r} is not an operationId of phase2.yaml",
+                )
+            )
             continue
         for problem in _check_operation(rules, source, target, phase1, phase2, p1, p2, report):
             report.problems.append(problem)
@@ -321,8 +362,14 @@ def check_translations(translations: Translations, phase1: Contract, phase2: Con
 
 
 def _check_operation(
-    rules: OperationRules, source: OperationSpec, target: OperationSpec, phase1: Contract,
-    phase2: Contract, p1: _Schemas, p2: _Schemas, report: Report,
+    rules: OperationRules,
+    source: OperationSpec,
+    target: OperationSpec,
+    phase1: Contract,
+    phase2: Contract,
+    p1: _Schemas,
+    p2: _Schemas,
+    report: Report,
 ) -> Iterator[Problem]:
     src = rules.source
     walker = _Walker(report, p1, p2, _request_roots(source, phase1))
@@ -338,8 +385,10 @@ def _check_operation(
             walker.write(value, param.schema, where)
         for param in target.params:
             if param.location == location and param.required and param.name not in written:
-                yield Problem(f"{src}: request.{location}", f"required /v2 {location} parameter "
-                              f"{param.name!r} is not written")
+                yield Problem(
+                    f"{src}: request.{location}",
+                    f"required /v2 {location} parameter {param.name!r} is not written",
+                )
     if req.body is not None:
         if not target.body:
             yield Problem(f"{src}: request.body", f"{rules.target} takes no body")
@@ -357,15 +406,17 @@ def _check_operation(
         if promised is None:
             yield Problem(f"{where}.status", f"{rules.operation} does not promise {rule.status}")
             continue
-        roots = {"body": next(iter(answer.content.values()), None) or ANY,
-                 "request": {"type": "object", "properties": _request_roots(source, phase1)}}
+        roots = {
+            "body": _first_schema(answer.content),
+            "request": {"type": "object", "properties": _request_roots(source, phase1)},
+        }
         back = _Walker(report, p2, p1, roots)
         if rule.body is not None:
-            schema = next(iter(promised.content.values()), None)
+            schema = _first_schema(promised.content)
             if not promised.content:
                 yield Problem(f"{where}.body", f"Phase 1 status {rule.status} has no body")
             else:
-                back.write(rule.body, schema or ANY, f"{where}.body")
+                back.write(rule.body, schema, f"{where}.body")
         elif promised.content:
             yield Problem(where, f"Phase 1 status {rule.status} needs a body; none is written")
     for key in target.responses:

@@ -74,8 +74,10 @@ def _compile_base(base: Any) -> Evaluator:
     if isinstance(base, Concat):
         return _compile_concat(base)
     if isinstance(base, If):
-        test, then, otherwise = compile_cond(base.cond), *map(compile_value, (base.then,
-                                                                            base.otherwise))
+        test, then, otherwise = (
+            compile_cond(base.cond),
+            *map(compile_value, (base.then, base.otherwise)),
+        )
         return lambda ctx, it: then(ctx, it) if test(ctx, it) else otherwise(ctx, it)
     if isinstance(base, Arith):
         return _compile_arith(base)
@@ -170,8 +172,7 @@ def compile_step(step: Step) -> StepFn:
 
         return keep
     if isinstance(step, Apply):
-        apply = compile_value(step.value)
-        return apply
+        return compile_value(step.value)
     transform = step.apply
     return lambda ctx, value: transform(value)
 

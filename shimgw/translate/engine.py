@@ -47,8 +47,12 @@ def to_v2(plan: OperationPlan, request: ParsedRequest) -> V2Request:
     """Build the /v2 call for a checked Phase 1 request. Pure; never sends anything."""
     if plan.local is not None:
         raise _local_answer(plan, request)
-    ctx = {"path": request.path, "query": request.query, "header": request.headers,
-           "body": request.body}
+    ctx = {
+        "path": request.path,
+        "query": request.query,
+        "header": request.headers,
+        "body": request.body,
+    }
     field = "request"
     try:
         field = "path"
@@ -58,8 +62,11 @@ def to_v2(plan: OperationPlan, request: ParsedRequest) -> V2Request:
         for name, fn, is_array in plan.query:
             result = fn(ctx, None)
             if result is not ABSENT:
-                query[name] = (list(result) if isinstance(result, tuple | list) else [result]
-                               ) if is_array else result
+                query[name] = (
+                    (list(result) if isinstance(result, tuple | list) else [result])
+                    if is_array
+                    else result
+                )
         field = "headers"
         headers = {}
         for name, fn in plan.headers:
@@ -73,8 +80,16 @@ def to_v2(plan: OperationPlan, request: ParsedRequest) -> V2Request:
     for name, value in path_params.items():
         if value is ABSENT:
             raise UntranslatableRequest(f"{plan.operation}: no value for /v2 path parameter {name}")
-    return V2Request(plan.target or "", plan.method, plan.render_path(path_params), path_params,
-                     query, headers, body, plan.content_type if body is not ABSENT else None)
+    return V2Request(
+        plan.target or "",
+        plan.method,
+        plan.render_path(path_params),
+        path_params,
+        query,
+        headers,
+        body,
+        plan.content_type if body is not ABSENT else None,
+    )
 
 
 def to_phase1(
@@ -84,8 +99,12 @@ def to_phase1(
     rule = plan.responses.get(response.status)
     if rule is None:
         raise translate_error(errors, plan.promised, response)
-    ctx = {"body": response.data, "header": response.headers, "status": response.status,
-           "request": {"path": request.path, "query": request.query, "body": request.body}}
+    ctx = {
+        "body": response.data,
+        "header": response.headers,
+        "status": response.status,
+        "request": {"path": request.path, "query": request.query, "body": request.body},
+    }
     try:
         headers = _evaluate_headers(rule.headers, ctx)
         if rule.body is None:
@@ -102,7 +121,7 @@ def to_phase1(
 def translate_error(
     errors: ErrorTable, promised: frozenset[int], response: V2Response
 ) -> TranslatedError:
-    """The status table of MAPPING.md, then the rule that a client never gets an unpromised status."""
+    """MAPPING.md's status table, then: a client never gets a status its operation does not list."""
     status = response.status
     if status in errors.status:
         mapped = errors.status[status]
@@ -116,8 +135,9 @@ def translate_error(
     if mapped not in promised:
         return TranslatedError(502, f"orchestrator answered {status}: {message}")
     keep = errors.keep_headers.get(status, ())
-    headers = {name: response.headers[name.lower()] for name in keep
-               if name.lower() in response.headers}
+    headers = {
+        name: response.headers[name.lower()] for name in keep if name.lower() in response.headers
+    }
     return TranslatedError(mapped, message, headers=headers)
 
 
@@ -133,9 +153,15 @@ def _problem_message(errors: ErrorTable, data: Any) -> str | None:
 def _local_answer(plan: OperationPlan, request: ParsedRequest) -> LocalAnswer:
     local = plan.local
     assert local is not None
-    ctx = {"path": request.path, "query": request.query, "header": request.headers,
-           "body": request.body}
-    return LocalAnswer(local.status, local.error, headers=dict(_evaluate_headers(local.headers, ctx)))
+    ctx = {
+        "path": request.path,
+        "query": request.query,
+        "header": request.headers,
+        "body": request.body,
+    }
+    return LocalAnswer(
+        local.status, local.error, headers=dict(_evaluate_headers(local.headers, ctx))
+    )
 
 
 def _evaluate_headers(

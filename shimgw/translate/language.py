@@ -104,8 +104,11 @@ class Apply:
 
 
 Step: TypeAlias = (
-    tf.Simple | tf.Template | tf.StripPrefix | tf.EnumMap | tf.Buckets | tf.Pluck | tf.Join
-) | Each | Filter | Apply
+    (tf.Simple | tf.Template | tf.StripPrefix | tf.EnumMap | tf.Buckets | tf.Pluck | tf.Join)
+    | Each
+    | Filter
+    | Apply
+)
 
 # --- conditions -------------------------------------------------------------------------------
 
@@ -224,12 +227,15 @@ class _Parser:
     def value(self, raw: Any, where: str, roots: frozenset[str]) -> Value:
         if not isinstance(raw, dict):
             raise TranslationError(where, f"expected a value rule (a mapping), got {raw!r}")
-        kinds = [k for k in ("from", "const", "object", "concat", "if", "add", "sub", "mul")
-                 if k in raw]
+        kinds = [
+            k for k in ("from", "const", "object", "concat", "if", "add", "sub", "mul") if k in raw
+        ]
         if len(kinds) != 1:
             raise TranslationError(
-                where, "a value rule needs exactly one of from, const, object, concat, if, "
-                f"add, sub, mul (got {sorted(raw)})")
+                where,
+                "a value rule needs exactly one of from, const, object, concat, if, "
+                f"add, sub, mul (got {sorted(raw)})",
+            )
         kind = kinds[0]
         extra = set(raw) - {kind, "pipe", "default"} - ({"then", "else"} if kind == "if" else set())
         if extra:
@@ -248,8 +254,9 @@ class _Parser:
                 raise TranslationError(f"{where}.from", "expected a dotted path like body.name")
             root, *rest = arg.split(".")
             if root not in roots:
-                raise TranslationError(f"{where}.from", f"unknown root {root!r}; "
-                                       f"use one of {sorted(roots)}")
+                raise TranslationError(
+                    f"{where}.from", f"unknown root {root!r}; use one of {sorted(roots)}"
+                )
             if root == "header" and len(rest) != 1:
                 raise TranslationError(f"{where}.from", "a header is read as header.NAME")
             return From(root, tuple(rest))
@@ -258,31 +265,43 @@ class _Parser:
         if kind == "object":
             if not isinstance(arg, dict):
                 raise TranslationError(f"{where}.object", "expected a mapping of field rules")
-            return Obj(tuple((str(k), self.value(v, f"{where}.object.{k}", roots))
-                             for k, v in arg.items()))
+            return Obj(
+                tuple((str(k), self.value(v, f"{where}.object.{k}", roots)) for k, v in arg.items())
+            )
         if kind == "concat":
             if not isinstance(arg, list) or not arg:
                 raise TranslationError(f"{where}.concat", "expected a list of parts")
-            return Concat(tuple(
-                Value(Const(p)) if isinstance(p, str) else
-                self.value(p, f"{where}.concat[{i}]", roots) for i, p in enumerate(arg)))
+            return Concat(
+                tuple(
+                    Value(Const(p))
+                    if isinstance(p, str)
+                    else self.value(p, f"{where}.concat[{i}]", roots)
+                    for i, p in enumerate(arg)
+                )
+            )
         if kind == "if":
             if "then" not in raw or "else" not in raw:
                 raise TranslationError(where, "`if` needs `then` and `else`")
-            return If(self.cond(arg, f"{where}.if", roots),
-                      self.value(raw["then"], f"{where}.then", roots),
-                      self.value(raw["else"], f"{where}.else", roots))
+            return If(
+                self.cond(arg, f"{where}.if", roots),
+                self.value(raw["then"], f"{where}.then", roots),
+                self.value(raw["else"], f"{where}.else", roots),
+            )
         if not isinstance(arg, list) or len(arg) != 2:
             raise TranslationError(f"{where}.{kind}", "expected two operands")
-        left, right = (Value(Const(a)) if isinstance(a, int | float) and not isinstance(a, bool)
-                       else self.value(a, f"{where}.{kind}[{i}]", roots)
-                       for i, a in enumerate(arg))
+        left, right = (
+            Value(Const(a))
+            if isinstance(a, int | float) and not isinstance(a, bool)
+            else self.value(a, f"{where}.{kind}[{i}]", roots)
+            for i, a in enumerate(arg)
+        )
         return Arith(kind, left, right)
 
     def cond(self, raw: Any, where: str, roots: frozenset[str]) -> Cond:
         if not isinstance(raw, dict) or len(raw) != 1:
-            raise TranslationError(where, "a condition is one of eq, contains, present, not, "
-                                   "all, any")
+            raise TranslationError(
+                where, "a condition is one of eq, contains, present, not, all, any"
+            )
         ((kind, arg),) = raw.items()
         if kind in ("eq", "contains"):
             if not isinstance(arg, list) or len(arg) != 2:
@@ -303,8 +322,9 @@ class _Parser:
     def step(self, raw: Any, where: str, roots: frozenset[str]) -> Step:
         if isinstance(raw, str):
             if raw not in tf.SIMPLE:
-                raise TranslationError(where, f"unknown transform {raw!r}; known: "
-                                       f"{sorted(tf.SIMPLE)}")
+                raise TranslationError(
+                    where, f"unknown transform {raw!r}; known: {sorted(tf.SIMPLE)}"
+                )
             return tf.Simple(raw, tf.SIMPLE[raw])
         if not isinstance(raw, dict) or len(raw) != 1:
             raise TranslationError(where, "a step is a transform name or a one-key mapping")
@@ -318,19 +338,25 @@ class _Parser:
         if kind in ("strip_prefix", "pluck", "join"):
             if not isinstance(arg, str):
                 raise TranslationError(f"{where}.{kind}", "expected a string")
-            return {"strip_prefix": tf.StripPrefix, "pluck": tf.Pluck, "join": tf.Join}[kind](arg)
+            if kind == "strip_prefix":
+                return tf.StripPrefix(arg)
+            return tf.Pluck(arg) if kind == "pluck" else tf.Join(arg)
         if kind == "map":
             if not isinstance(arg, dict) or not arg:
                 raise TranslationError(f"{where}.map", "expected a non-empty mapping")
-            return tf.EnumMap(MappingProxyType(
-                {k: tuple(v) if isinstance(v, list) else v for k, v in arg.items()}))
+            return tf.EnumMap(
+                MappingProxyType(
+                    {k: tuple(v) if isinstance(v, list) else v for k, v in arg.items()}
+                )
+            )
         if kind == "buckets":
             return self._buckets(arg, f"{where}.buckets")
         if kind == "each":
             if not isinstance(arg, list):
                 raise TranslationError(f"{where}.each", "expected a list of steps")
-            return Each(tuple(self.step(s, f"{where}.each[{i}]", inner_roots)
-                              for i, s in enumerate(arg)))
+            return Each(
+                tuple(self.step(s, f"{where}.each[{i}]", inner_roots) for i, s in enumerate(arg))
+            )
         if kind == "filter":
             return Filter(self.cond(arg, f"{where}.filter", inner_roots))
         if kind == "shape":
@@ -403,8 +429,9 @@ def parse_documents(docs: list[tuple[str, dict[str, Any]]]) -> Translations:
             raise TranslationError(name, f"unknown top-level keys {sorted(unknown)}")
         for shape_name, shape in (doc.get("shapes") or {}).items():
             if shape_name in raw_shapes:
-                raise TranslationError(f"{name}: shapes.{shape_name}",
-                                       f"also defined in {raw_shapes[shape_name][0]}")
+                raise TranslationError(
+                    f"{name}: shapes.{shape_name}", f"also defined in {raw_shapes[shape_name][0]}"
+                )
             raw_shapes[shape_name] = (name, shape)
         for key, slot in (("every_call", every_call), ("errors", errors)):
             if key in doc and slot is not None:
@@ -422,19 +449,23 @@ def parse_documents(docs: list[tuple[str, dict[str, Any]]]) -> Translations:
         src, raw = every_call
         if not isinstance(raw, dict) or set(raw) - {"headers"}:
             raise TranslationError(f"{src}: every_call", "only `headers` may be set for every call")
-        common = RequestRules(headers=parser.fields(raw.get("headers"), f"{src}: every_call.headers",
-                                                    REQUEST_ROOTS))
+        common = RequestRules(
+            headers=parser.fields(raw.get("headers"), f"{src}: every_call.headers", REQUEST_ROOTS)
+        )
     operations: dict[str, OperationRules] = {}
     for name, doc in docs:
         if "operation" not in doc:
             continue
         rules = _operation(parser, name, doc)
         if rules.operation in operations:
-            raise TranslationError(f"{name}: operation", f"{rules.operation!r} is also translated "
-                                   f"in {operations[rules.operation].source}")
+            raise TranslationError(
+                f"{name}: operation",
+                f"{rules.operation!r} is also translated in {operations[rules.operation].source}",
+            )
         operations[rules.operation] = rules
-    return Translations(MappingProxyType(operations), common, _error_table(*errors),
-                        MappingProxyType(shapes))
+    return Translations(
+        MappingProxyType(operations), common, _error_table(*errors), MappingProxyType(shapes)
+    )
 
 
 def _operation(parser: _Parser, src: str, doc: dict[str, Any]) -> OperationRules:
@@ -442,8 +473,11 @@ def _operation(parser: _Parser, src: str, doc: dict[str, Any]) -> OperationRules
     if not isinstance(op, str):
         raise TranslationError(f"{src}: operation", "expected an operationId")
     if ("target" in doc) == ("local" in doc):
-        raise TranslationError(src, "an operation has either `target` (a /v2 operationId) or "
-                               "`local` (answered by the gateway), not both or neither")
+        raise TranslationError(
+            src,
+            "an operation has either `target` (a /v2 operationId) or "
+            "`local` (answered by the gateway), not both or neither",
+        )
     if "local" in doc:
         if "request" in doc or "responses" in doc:
             raise TranslationError(src, "a `local` operation has no request or responses rules")
@@ -451,9 +485,18 @@ def _operation(parser: _Parser, src: str, doc: dict[str, Any]) -> OperationRules
         where = f"{src}: local"
         if not isinstance(raw, dict) or set(raw) - {"status", "error", "headers"}:
             raise TranslationError(where, "expected {status, error, headers}")
-        return OperationRules(op, src, None, RequestRules(), MappingProxyType({}), LocalRule(
-            _status(raw.get("status"), f"{where}.status"), _text(raw.get("error"), f"{where}.error"),
-            parser.fields(raw.get("headers"), f"{where}.headers", REQUEST_ROOTS)))
+        return OperationRules(
+            op,
+            src,
+            None,
+            RequestRules(),
+            MappingProxyType({}),
+            LocalRule(
+                _status(raw.get("status"), f"{where}.status"),
+                _text(raw.get("error"), f"{where}.error"),
+                parser.fields(raw.get("headers"), f"{where}.headers", REQUEST_ROOTS),
+            ),
+        )
     request = doc.get("request") or {}
     where = f"{src}: request"
     if not isinstance(request, dict) or set(request) - {"path", "query", "headers", "body"}:
@@ -462,7 +505,9 @@ def _operation(parser: _Parser, src: str, doc: dict[str, Any]) -> OperationRules
         parser.fields(request.get("path"), f"{where}.path", REQUEST_ROOTS),
         parser.fields(request.get("query"), f"{where}.query", REQUEST_ROOTS),
         parser.fields(request.get("headers"), f"{where}.headers", REQUEST_ROOTS),
-        parser.value(request["body"], f"{where}.body", REQUEST_ROOTS) if "body" in request else None,
+        parser.value(request["body"], f"{where}.body", REQUEST_ROOTS)
+        if "body" in request
+        else None,
     )
     responses: dict[int, ResponseRule] = {}
     raw_responses = doc.get("responses")
@@ -476,7 +521,8 @@ def _operation(parser: _Parser, src: str, doc: dict[str, Any]) -> OperationRules
         responses[v2_status] = ResponseRule(
             _status(raw.get("status"), f"{w}.status"),
             parser.value(raw["body"], f"{w}.body", RESPONSE_ROOTS) if "body" in raw else None,
-            parser.fields(raw.get("headers"), f"{w}.headers", RESPONSE_ROOTS))
+            parser.fields(raw.get("headers"), f"{w}.headers", RESPONSE_ROOTS),
+        )
     return OperationRules(op, src, str(doc["target"]), rules, MappingProxyType(responses), None)
 
 
@@ -493,12 +539,17 @@ def _error_table(src: str, raw: Any) -> ErrorTable:
     if not isinstance(table, dict) or not isinstance(keep, dict) or not isinstance(message, list):
         raise TranslationError(where, "status and keep_headers are mappings, message a list")
     return ErrorTable(
-        MappingProxyType({_status(k, f"{where}.status"): _status(v, f"{where}.status.{k}")
-                          for k, v in table.items()}),
+        MappingProxyType(
+            {
+                _status(k, f"{where}.status"): _status(v, f"{where}.status.{k}")
+                for k, v in table.items()
+            }
+        ),
         _status(raw.get("other_4xx", 400), f"{where}.other_4xx"),
         _status(raw.get("other_5xx", 502), f"{where}.other_5xx"),
-        MappingProxyType({_status(k, f"{where}.keep_headers"): tuple(str(h) for h in v)
-                          for k, v in keep.items()}),
+        MappingProxyType(
+            {_status(k, f"{where}.keep_headers"): tuple(str(h) for h in v) for k, v in keep.items()}
+        ),
         tuple(str(m) for m in message),
     )
 

@@ -67,7 +67,7 @@ def _segments(template: str) -> tuple[tuple[str, str | None], ...]:
     out: list[tuple[str, str | None]] = []
     last = 0
     for match in _TEMPLATE_PARAM.finditer(template):
-        out.append((template[last:match.start()], match.group(1)))
+        out.append((template[last : match.start()], match.group(1)))
         last = match.end()
     out.append((template[last:], None))
     return tuple(out)
@@ -86,35 +86,56 @@ def build_plans(
 
 
 def _plan(
-    rules: OperationRules, phase1: Contract, phase2: Contract,
+    rules: OperationRules,
+    phase1: Contract,
+    phase2: Contract,
     common_headers: tuple[tuple[str, Evaluator], ...],
 ) -> OperationPlan:
     src = rules.source
     source_op = phase1.operations.get(rules.operation)
     if source_op is None:
-        raise TranslationError(f"{src}: operation",
-                               f"{rules.operation!r} is not an operationId of phase1.yaml")
+        raise TranslationError(
+            f"{src}: operation", f"{rules.operation!r} is not an operationId of phase1.yaml"
+        )
     promised = source_op.promised_statuses
     if rules.local is not None:
         local = rules.local
         if local.status not in promised:
-            raise TranslationError(f"{src}: local.status", f"{rules.operation} does not promise "
-                                   f"{local.status} in phase1.yaml")
+            raise TranslationError(
+                f"{src}: local.status",
+                f"{rules.operation} does not promise {local.status} in phase1.yaml",
+            )
         return OperationPlan(
-            rules.operation, src, None, "", "", (), (), (), (), None, None, MappingProxyType({}),
-            CompiledLocal(local.status, local.error,
-                          tuple((n, compile_value(v)) for n, v in local.headers)), promised)
+            rules.operation,
+            src,
+            None,
+            "",
+            "",
+            (),
+            (),
+            (),
+            (),
+            None,
+            None,
+            MappingProxyType({}),
+            CompiledLocal(
+                local.status, local.error, tuple((n, compile_value(v)) for n, v in local.headers)
+            ),
+            promised,
+        )
     assert rules.target is not None
     target = phase2.operations.get(rules.target)
     if target is None:
-        raise TranslationError(f"{src}: target",
-                               f"{rules.target!r} is not an operationId of phase2.yaml")
+        raise TranslationError(
+            f"{src}: target", f"{rules.target!r} is not an operationId of phase2.yaml"
+        )
     req = rules.request
     content_type = None
     if req.body is not None:
         if len(target.body) != 1:
-            raise TranslationError(f"{src}: request.body", f"{rules.target} takes no body or "
-                                   "several media types")
+            raise TranslationError(
+                f"{src}: request.body", f"{rules.target} takes no body or several media types"
+            )
         content_type = next(iter(target.body))
     query = []
     for name, value in req.query:
@@ -124,17 +145,32 @@ def _plan(
     for v2_status, rule in rules.responses.items():
         p1 = source_op.responses.get(str(rule.status))
         if p1 is None:
-            raise TranslationError(f"{src}: responses.{v2_status}.status", f"{rules.operation} "
-                                   f"does not promise {rule.status} in phase1.yaml")
+            raise TranslationError(
+                f"{src}: responses.{v2_status}.status",
+                f"{rules.operation} does not promise {rule.status} in phase1.yaml",
+            )
         media = next(iter(p1.content), None)
         responses[v2_status] = CompiledResponseRule(
-            rule.status, compile_value(rule.body) if rule.body is not None else None,
-            tuple((n, compile_value(v)) for n, v in rule.headers), media)
+            rule.status,
+            compile_value(rule.body) if rule.body is not None else None,
+            tuple((n, compile_value(v)) for n, v in rule.headers),
+            media,
+        )
     own_headers = tuple((n, compile_value(v)) for n, v in req.headers)
     overridden = {n.lower() for n, _ in own_headers}
     return OperationPlan(
-        rules.operation, src, rules.target, target.method, target.path, _segments(target.path),
-        tuple((n, compile_value(v)) for n, v in req.path), tuple(query),
+        rules.operation,
+        src,
+        rules.target,
+        target.method,
+        target.path,
+        _segments(target.path),
+        tuple((n, compile_value(v)) for n, v in req.path),
+        tuple(query),
         tuple((n, f) for n, f in common_headers if n.lower() not in overridden) + own_headers,
-        compile_value(req.body) if req.body is not None else None, content_type,
-        MappingProxyType(responses), None, promised)
+        compile_value(req.body) if req.body is not None else None,
+        content_type,
+        MappingProxyType(responses),
+        None,
+        promised,
+    )

@@ -15,7 +15,7 @@ import calendar
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import formatdate
 from typing import Any, Final
 
@@ -65,7 +65,7 @@ def rfc3339_to_epoch(text: str) -> int:
 
 
 def epoch_to_rfc3339(value: int) -> str:
-    return datetime.fromtimestamp(_as_int(value), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(_as_int(value), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _as_int(value: Any) -> int:

@@ -29,8 +29,10 @@ from shimgw.translate.transforms import ABSENT
 
 @pytest.fixture(scope="module")
 def docs() -> tuple[Contract, Contract]:
-    return (load_contract(resources.phase1_contract(), "phase1"),
-            load_contract(resources.phase2_contract(), "phase2"))
+    return (
+        load_contract(resources.phase1_contract(), "phase1"),
+        load_contract(resources.phase2_contract(), "phase2"),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,21 +40,53 @@ def oracles() -> tuple[Oracle, Oracle]:
     return load_oracle(resources.phase1_contract()), load_oracle(resources.phase2_contract())
 
 
-JOB = {"job_id": 1, "name": "n", "engine": "e", "owner": "", "status": "QUEUED",
-       "priority": "low", "params": {}, "tags": [], "created": 1, "updated": 2,
-       "started": None, "finished": None, "exit_code": None, "callback_url": None}
-RUN = {"id": "run-1", "displayName": "n", "plugin": {"id": "p", "version": "1"},
-       "state": "PENDING", "priority": 5, "labels": {"owner": "o"}, "tags": [],
-       "parameters": {"a": 1, "b": "x", "c": False}, "createTime": "2024-01-01T00:00:00Z",
-       "updateTime": "2024-01-01T00:00:00.5+02:00", "etag": "e"}
+JOB = {
+    "job_id": 1,
+    "name": "n",
+    "engine": "e",
+    "owner": "",
+    "status": "QUEUED",
+    "priority": "low",
+    "params": {},
+    "tags": [],
+    "created": 1,
+    "updated": 2,
+    "started": None,
+    "finished": None,
+    "exit_code": None,
+    "callback_url": None,
+}
+RUN = {
+    "id": "run-1",
+    "displayName": "n",
+    "plugin": {"id": "p", "version": "1"},
+    "state": "PENDING",
+    "priority": 5,
+    "labels": {"owner": "o"},
+    "tags": [],
+    "parameters": {"a": 1, "b": "x", "c": False},
+    "createTime": "2024-01-01T00:00:00Z",
+    "updateTime": "2024-01-01T00:00:00.5+02:00",
+    "etag": "e",
+}
 CREATE = {"name": "n", "engine": "spark", "owner": "o"}
 
 # operation, path params, query, content type, body
 PHASE1_REQUESTS: list[tuple[str, dict[str, str], dict[str, str], str, Any]] = [
     ("createJob", {}, {}, "application/json", CREATE),
-    ("createJob", {}, {}, "application/json", {**CREATE, "priority": "high", "tags": ["a"],
-                                               "params": {"x": 1.5, "y": True},
-                                               "callback_url": "https://x/y"}),
+    (
+        "createJob",
+        {},
+        {},
+        "application/json",
+        {
+            **CREATE,
+            "priority": "high",
+            "tags": ["a"],
+            "params": {"x": 1.5, "y": True},
+            "callback_url": "https://x/y",
+        },
+    ),
     ("createJob", {}, {}, "application/json", {**CREATE, "name": ""}),
     ("createJob", {}, {}, "application/json", {**CREATE, "name": "x" * 129}),
     ("createJob", {}, {}, "application/json", {**CREATE, "engine": "9lives"}),
@@ -73,8 +107,7 @@ PHASE1_REQUESTS: list[tuple[str, dict[str, str], dict[str, str], str, Any]] = [
     ("getJob", {"job_id": "abc"}, {}, "", None),
     ("getJob", {"job_id": "1.5"}, {}, "", None),
     ("listJobs", {}, {}, "", None),
-    ("listJobs", {}, {"status": "QUEUED", "owner": "x", "page": "2", "per_page": "100"}, "",
-     None),
+    ("listJobs", {}, {"status": "QUEUED", "owner": "x", "page": "2", "per_page": "100"}, "", None),
     ("listJobs", {}, {"status": "queued"}, "", None),
     ("listJobs", {}, {"owner": ""}, "", None),
     ("listJobs", {}, {"page": "0"}, "", None),
@@ -92,9 +125,15 @@ PHASE1_REQUESTS: list[tuple[str, dict[str, str], dict[str, str], str, Any]] = [
 
 
 @pytest.mark.parametrize(("op", "path", "query", "ctype", "body"), PHASE1_REQUESTS)
-def test_phase1_requests_agree(docs: tuple[Contract, Contract], oracles: tuple[Oracle, Oracle],
-                               op: str, path: dict[str, str], query: dict[str, str], ctype: str,
-                               body: Any) -> None:
+def test_phase1_requests_agree(
+    docs: tuple[Contract, Contract],
+    oracles: tuple[Oracle, Oracle],
+    op: str,
+    path: dict[str, str],
+    query: dict[str, str],
+    ctype: str,
+    body: Any,
+) -> None:
     spec = docs[0].operations[op]
     raw = orjson.dumps(body) if body is not None else b""
     url = spec.path
@@ -102,7 +141,8 @@ def test_phase1_requests_agree(docs: tuple[Contract, Contract], oracles: tuple[O
         url = url.replace("{" + name + "}", value)
     headers = (("Content-Type", ctype),) if ctype else ()
     reference = oracles[0].check_request(
-        RequestInfo(spec.method, url, tuple(query.items()), headers), raw)
+        RequestInfo(spec.method, url, tuple(query.items()), headers), raw
+    )
     try:
         phase1_request_check(docs[0], spec).parse(path, query, {}, ctype, raw)
         ours: list[str] = []
@@ -123,13 +163,28 @@ PHASE2_REQUESTS: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, str],
     ("listRuns", {}, {"label": ["owner=a\nb"]}, {}, ABSENT),
     ("listRuns", {}, {"pageSize": 201}, {}, ABSENT),
     ("listRuns", {}, {"skip": 1000001}, {}, ABSENT),
-    ("createRun", {}, {}, {}, {"displayName": "n", "plugin": {"id": "p"},
-                              "labels": {"owner": "o"}, "priority": 50}),
+    (
+        "createRun",
+        {},
+        {},
+        {},
+        {"displayName": "n", "plugin": {"id": "p"}, "labels": {"owner": "o"}, "priority": 50},
+    ),
     ("createRun", {}, {}, {}, {"displayName": "n", "plugin": {"id": "p"}, "labels": {}}),
-    ("createRun", {}, {}, {}, {"displayName": "n", "plugin": {"id": "p"},
-                              "labels": {"owner": "o"}, "priority": 101}),
-    ("createRun", {}, {}, {}, {"displayName": "n", "plugin": {"id": "p"},
-                              "labels": {"owner": "o", "Bad Key": "x"}}),
+    (
+        "createRun",
+        {},
+        {},
+        {},
+        {"displayName": "n", "plugin": {"id": "p"}, "labels": {"owner": "o"}, "priority": 101},
+    ),
+    (
+        "createRun",
+        {},
+        {},
+        {},
+        {"displayName": "n", "plugin": {"id": "p"}, "labels": {"owner": "o", "Bad Key": "x"}},
+    ),
     ("updateRun", {"runId": "run-1"}, {}, {}, {"priority": 20}),
     ("updateRun", {"runId": "run-1"}, {}, {}, {}),
     ("updateRun", {"runId": "run-1"}, {}, {}, {"state": "RUNNING"}),
@@ -137,9 +192,15 @@ PHASE2_REQUESTS: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, str],
 
 
 @pytest.mark.parametrize(("op", "path", "query", "headers", "body"), PHASE2_REQUESTS)
-def test_phase2_requests_agree(docs: tuple[Contract, Contract], oracles: tuple[Oracle, Oracle],
-                               op: str, path: dict[str, Any], query: dict[str, Any],
-                               headers: dict[str, str], body: Any) -> None:
+def test_phase2_requests_agree(
+    docs: tuple[Contract, Contract],
+    oracles: tuple[Oracle, Oracle],
+    op: str,
+    path: dict[str, Any],
+    query: dict[str, Any],
+    headers: dict[str, str],
+    body: Any,
+) -> None:
     spec = docs[1].operations[op]
     ctype = next(iter(spec.body), None) if body is not ABSENT else None
     call = V2Request(op, spec.method, spec.path, path, query, headers, body, ctype)
@@ -149,7 +210,8 @@ def test_phase2_requests_agree(docs: tuple[Contract, Contract], oracles: tuple[O
     wire_headers = tuple(headers.items()) + ((("Content-Type", ctype),) if ctype else ())
     reference = oracles[1].check_request(
         RequestInfo(spec.method, url, tuple(call.query_pairs()), wire_headers),
-        orjson.dumps(body) if body is not ABSENT else b"")
+        orjson.dumps(body) if body is not ABSENT else b"",
+    )
     try:
         phase2_request_check(docs[1], spec).check(call)
         ours: list[str] = []
@@ -162,8 +224,14 @@ PROBLEM = {"type": "t", "title": "T", "status": 404}
 # contract, operation, status, headers, content type, body
 RESPONSES: list[tuple[int, str, int, Mapping[str, str], str, Any]] = [
     (1, "getRun", 200, {}, "application/json", RUN),
-    (1, "getRun", 200, {"ETag": "x"}, "application/json", {**RUN, "endTime": "2024-01-01T01:00:00Z",
-                                                          "result": {"exitCode": 1}}),
+    (
+        1,
+        "getRun",
+        200,
+        {"ETag": "x"},
+        "application/json",
+        {**RUN, "endTime": "2024-01-01T01:00:00Z", "result": {"exitCode": 1}},
+    ),
     (1, "getRun", 200, {}, "application/json", {**RUN, "id": "run-x"}),
     (1, "getRun", 200, {}, "application/json", {**RUN, "extra": 1}),
     (1, "getRun", 200, {}, "application/json", {k: v for k, v in RUN.items() if k != "etag"}),
@@ -184,10 +252,22 @@ RESPONSES: list[tuple[int, str, int, Mapping[str, str], str, Any]] = [
     (1, "listRuns", 200, {}, "application/json", {"runs": [RUN], "totalSize": 1}),
     (1, "listRuns", 200, {}, "application/json", {"runs": [RUN]}),
     (1, "listRuns", 200, {}, "application/json", {"runs": [{**RUN, "id": 1}], "totalSize": 1}),
-    (1, "listRunLogs", 200, {}, "application/json", {"entries": [
-        {"timestamp": "2024-01-01T00:00:00Z", "stream": "stdout", "message": "m"}]}),
-    (1, "listRunLogs", 200, {}, "application/json", {"entries": [
-        {"timestamp": "2024-01-01T00:00:00Z", "stream": "stdin", "message": "m"}]}),
+    (
+        1,
+        "listRunLogs",
+        200,
+        {},
+        "application/json",
+        {"entries": [{"timestamp": "2024-01-01T00:00:00Z", "stream": "stdout", "message": "m"}]},
+    ),
+    (
+        1,
+        "listRunLogs",
+        200,
+        {},
+        "application/json",
+        {"entries": [{"timestamp": "2024-01-01T00:00:00Z", "stream": "stdin", "message": "m"}]},
+    ),
     (1, "getHealth", 200, {}, "application/json", {"status": "SERVING", "checks": {"a": "ok"}}),
     (1, "getHealth", 503, {}, "application/json", {"status": "NOT_SERVING"}),
     (1, "getHealth", 200, {}, "application/json", {"status": "SERVING", "checks": {"a": "meh"}}),
@@ -196,12 +276,30 @@ RESPONSES: list[tuple[int, str, int, Mapping[str, str], str, Any]] = [
     (0, "getJob", 200, {"X-Request-ID": "r"}, "application/json", {**JOB, "job_id": 0}),
     (0, "getJob", 200, {"X-Request-ID": "r"}, "application/json", {**JOB, "started": "x"}),
     (0, "getJob", 200, {}, "application/json", JOB),
-    (0, "getJob", 409, {"X-Request-ID": "r"}, "application/json",
-     {"error": "e", "code": 409, "request_id": "r"}),
-    (0, "listJobs", 200, {"X-Request-ID": "r"}, "application/json",
-     {"jobs": [JOB], "page": 1, "per_page": 20, "total": 1}),
-    (0, "listJobs", 200, {"X-Request-ID": "r"}, "application/json",
-     {"jobs": [JOB], "page": 1, "per_page": 200, "total": 1}),
+    (
+        0,
+        "getJob",
+        409,
+        {"X-Request-ID": "r"},
+        "application/json",
+        {"error": "e", "code": 409, "request_id": "r"},
+    ),
+    (
+        0,
+        "listJobs",
+        200,
+        {"X-Request-ID": "r"},
+        "application/json",
+        {"jobs": [JOB], "page": 1, "per_page": 20, "total": 1},
+    ),
+    (
+        0,
+        "listJobs",
+        200,
+        {"X-Request-ID": "r"},
+        "application/json",
+        {"jobs": [JOB], "page": 1, "per_page": 200, "total": 1},
+    ),
     (0, "getJobLogs", 200, {"X-Request-ID": "r"}, "text/plain", "1 stdout x\n"),
     (0, "getStatus", 503, {}, "application/json", {"status": "degraded"}),
     (0, "getStatus", 200, {"X-Request-ID": "r"}, "application/json", {"status": "fine"}),
@@ -209,9 +307,16 @@ RESPONSES: list[tuple[int, str, int, Mapping[str, str], str, Any]] = [
 
 
 @pytest.mark.parametrize(("which", "op", "status", "headers", "ctype", "body"), RESPONSES)
-def test_responses_agree(docs: tuple[Contract, Contract], oracles: tuple[Oracle, Oracle],
-                         which: int, op: str, status: int, headers: Mapping[str, str],
-                         ctype: str, body: Any) -> None:
+def test_responses_agree(
+    docs: tuple[Contract, Contract],
+    oracles: tuple[Oracle, Oracle],
+    which: int,
+    op: str,
+    status: int,
+    headers: Mapping[str, str],
+    ctype: str,
+    body: Any,
+) -> None:
     spec = docs[which].operations[op]
     raw = body.encode() if isinstance(body, str) else orjson.dumps(body)
     wire = {**headers, "Content-Type": ctype}
@@ -219,7 +324,8 @@ def test_responses_agree(docs: tuple[Contract, Contract], oracles: tuple[Oracle,
     reference = oracles[which].check_response(RequestInfo(spec.method, url), status, wire, raw)
     try:
         response_check(docs[which], spec).check(
-            status, {k.lower(): v for k, v in wire.items()}, ctype, raw)
+            status, {k.lower(): v for k, v in wire.items()}, ctype, raw
+        )
         ours: list[str] = []
     except GatewayError as exc:
         ours = [exc.message]

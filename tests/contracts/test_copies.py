@@ -15,5 +15,7 @@ def test_contract_is_canonical_copy(name: str) -> None:
     if not SHARED.is_dir():
         pytest.skip("no ../shared/openapi beside this checkout")
     ours, canonical = (REPO / "openapi" / name).read_bytes(), (SHARED / name).read_bytes()
-    assert ours == canonical, (f"openapi/{name} differs from ../shared/openapi/{name}: copy the "
-                               "canonical one in and let the tests show what changed")
+    assert ours == canonical, (
+        f"openapi/{name} differs from ../shared/openapi/{name}: copy the "
+        "canonical one in and let the tests show what changed"
+    )

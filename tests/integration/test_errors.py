@@ -20,26 +20,30 @@ def problem(title: str, status: int, detail: str | None = None) -> bytes:
     return orjson.dumps(body)
 
 
-@pytest.mark.parametrize(("path", "method", "v2", "v2_op", "p1"), [
-    ("/api/v1/jobs/1", "GET", 400, "getRun", 400),
-    ("/api/v1/jobs/1", "GET", 422, "getRun", 400),
-    ("/api/v1/jobs/1", "GET", 401, "getRun", 401),
-    ("/api/v1/jobs/1", "GET", 403, "getRun", 401),
-    ("/api/v1/jobs/1", "GET", 404, "getRun", 404),
-    ("/api/v1/jobs/6", "DELETE", 409, "deleteRun", 409),
-    ("/api/v1/jobs/6", "DELETE", 412, "deleteRun", 409),
-    ("/api/v1/jobs/1", "GET", 504, "getRun", 504),
-    ("/api/v1/jobs/1", "GET", 418, "getRun", 400),
-    ("/api/v1/jobs/1", "GET", 500, "getRun", 502),
-    ("/api/v1/jobs/1", "GET", 502, "getRun", 502),
-    ("/api/v1/jobs/1", "GET", 507, "getRun", 502),
-    # Statuses the Phase 1 operation does not promise become 502.
-    ("/api/v1/jobs/1", "GET", 409, "getRun", 502),
-    ("/api/v1/engines", "GET", 400, "listPlugins", 502),
-    ("/api/v1/engines", "GET", 404, "listPlugins", 502),
-])
-async def test_status_table(gateway: Gateway, store: RunStore, path: str, method: str, v2: int,
-                            v2_op: str, p1: int) -> None:
+@pytest.mark.parametrize(
+    ("path", "method", "v2", "v2_op", "p1"),
+    [
+        ("/api/v1/jobs/1", "GET", 400, "getRun", 400),
+        ("/api/v1/jobs/1", "GET", 422, "getRun", 400),
+        ("/api/v1/jobs/1", "GET", 401, "getRun", 401),
+        ("/api/v1/jobs/1", "GET", 403, "getRun", 401),
+        ("/api/v1/jobs/1", "GET", 404, "getRun", 404),
+        ("/api/v1/jobs/6", "DELETE", 409, "deleteRun", 409),
+        ("/api/v1/jobs/6", "DELETE", 412, "deleteRun", 409),
+        ("/api/v1/jobs/1", "GET", 504, "getRun", 504),
+        ("/api/v1/jobs/1", "GET", 418, "getRun", 400),
+        ("/api/v1/jobs/1", "GET", 500, "getRun", 502),
+        ("/api/v1/jobs/1", "GET", 502, "getRun", 502),
+        ("/api/v1/jobs/1", "GET", 507, "getRun", 502),
+        # Statuses the Phase 1 operation does not promise become 502.
+        ("/api/v1/jobs/1", "GET", 409, "getRun", 502),
+        ("/api/v1/engines", "GET", 400, "listPlugins", 502),
+        ("/api/v1/engines", "GET", 404, "listPlugins", 502),
+    ],
+)
+async def test_status_table(
+    gateway: Gateway, store: RunStore, path: str, method: str, v2: int, v2_op: str, p1: int
+) -> None:
     store.inject(Fault(operation=v2_op, status=v2, body=problem("Title", v2, f"detail {v2}")))
     answer = await gateway.call(method, path)
     assert answer.status == p1
@@ -62,8 +66,9 @@ async def test_429_keeps_retry_after(gateway: Gateway, store: RunStore) -> None:
 
 
 @pytest.mark.parametrize("retry_after", ["3", None])
-async def test_503_keeps_retry_after_when_present(gateway: Gateway, store: RunStore,
-                                                  retry_after: str | None) -> None:
+async def test_503_keeps_retry_after_when_present(
+    gateway: Gateway, store: RunStore, retry_after: str | None
+) -> None:
     headers = {"Retry-After": retry_after} if retry_after else {}
     store.inject(Fault(operation="getRun", status=503, headers=headers))
     answer = await gateway.call("GET", "/api/v1/jobs/1")
@@ -72,20 +77,29 @@ async def test_503_keeps_retry_after_when_present(gateway: Gateway, store: RunSt
 
 
 async def test_authorization_never_comes_back(gateway: Gateway, store: RunStore) -> None:
-    store.inject(Fault(operation="getRun", status=401,
-                       headers={"Authorization": "Bearer leaked", "WWW-Authenticate": "Bearer"}))
+    store.inject(
+        Fault(
+            operation="getRun",
+            status=401,
+            headers={"Authorization": "Bearer leaked", "WWW-Authenticate": "Bearer"},
+        )
+    )
     answer = await gateway.call("GET", "/api/v1/jobs/1")
     assert answer.status == 401
     assert answer.header("Authorization") is None
 
 
-@pytest.mark.parametrize("fault", [
-    # aiohttp retries an idempotent call once when a connection closes unanswered, so an
-    # upstream that drops every connection is what a client can see.
-    Fault(operation="getRun", drop=True, times=-1),
-    Fault(operation="getRun", garbage=b"this is not HTTP\r\n\r\n"),
-    Fault(operation="getRun", garbage=b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{\"id\""),
-], ids=["closed", "garbage", "truncated"])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        # aiohttp retries an idempotent call once when a connection closes unanswered, so an
+        # upstream that drops every connection is what a client can see.
+        Fault(operation="getRun", drop=True, times=-1),
+        Fault(operation="getRun", garbage=b"this is not HTTP\r\n\r\n"),
+        Fault(operation="getRun", garbage=b'HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{"id"'),
+    ],
+    ids=["closed", "garbage", "truncated"],
+)
 async def test_broken_transport_is_502(gateway: Gateway, store: RunStore, fault: Fault) -> None:
     store.inject(fault)
     answer = await gateway.call("GET", "/api/v1/jobs/1")
@@ -132,22 +146,51 @@ async def test_silent_listener_is_504(make_gateway: GatewayFactory) -> None:
     assert answer.status == 504
 
 
-@pytest.mark.parametrize(("fault", "why"), [
-    (Fault(operation="getRun", status=200, body=b'{"id": "run-1"}',
-           content_type="application/json"), "body"),
-    (Fault(operation="getRun", status=200, body=b"<html>", content_type="text/html"),
-     "content type"),
-    (Fault(operation="getRun", status=404, body=problem("x", 404),
-           content_type="application/json"), "content type"),
-    (Fault(operation="getRun", status=429), "Retry-After"),
-    # 201 is not listed for getRun, so it falls under `default`: a problem document.
-    (Fault(operation="getRun", status=201, body=b"{}", content_type="application/json"),
-     "content type"),
-    (Fault(operation="getHealth", status=500), "not in the contract"),
-], ids=["missing-fields", "html", "problem-as-json", "429-without-retry-after",
-        "unlisted-2xx", "health-500"])
-async def test_answer_breaking_phase2_is_502(gateway: Gateway, store: RunStore, fault: Fault,
-                                             why: str) -> None:
+@pytest.mark.parametrize(
+    ("fault", "why"),
+    [
+        (
+            Fault(
+                operation="getRun",
+                status=200,
+                body=b'{"id": "run-1"}',
+                content_type="application/json",
+            ),
+            "body",
+        ),
+        (
+            Fault(operation="getRun", status=200, body=b"<html>", content_type="text/html"),
+            "content type",
+        ),
+        (
+            Fault(
+                operation="getRun",
+                status=404,
+                body=problem("x", 404),
+                content_type="application/json",
+            ),
+            "content type",
+        ),
+        (Fault(operation="getRun", status=429), "Retry-After"),
+        # 201 is not listed for getRun, so it falls under `default`: a problem document.
+        (
+            Fault(operation="getRun", status=201, body=b"{}", content_type="application/json"),
+            "content type",
+        ),
+        (Fault(operation="getHealth", status=500), "not in the contract"),
+    ],
+    ids=[
+        "missing-fields",
+        "html",
+        "problem-as-json",
+        "429-without-retry-after",
+        "unlisted-2xx",
+        "health-500",
+    ],
+)
+async def test_answer_breaking_phase2_is_502(
+    gateway: Gateway, store: RunStore, fault: Fault, why: str
+) -> None:
     store.inject(fault)
     path = "/api/v1/status" if fault.operation == "getHealth" else "/api/v1/jobs/1"
     answer = await gateway.call("GET", path)
@@ -162,42 +205,75 @@ async def test_report_mode_logs_and_serves(make_gateway: GatewayFactory, store: 
     body = {**run.to_json(), "surprise": "extra field"}
     import orjson
 
-    store.inject(Fault(operation="getRun", status=200, body=orjson.dumps(body),
-                       content_type="application/json"))
+    store.inject(
+        Fault(
+            operation="getRun", status=200, body=orjson.dumps(body), content_type="application/json"
+        )
+    )
     answer = await gateway.call("GET", "/api/v1/jobs/1")
     assert answer.status == 200 and answer.json["job_id"] == 1
     metrics = gateway.service.runtime.metrics
     assert metrics.violations.labels("phase2", "getJob")._value.get() == 1
 
 
-@pytest.mark.parametrize(("method", "path", "kwargs", "names"), [
-    ("POST", "/api/v1/jobs", {"data": b"{not json", "headers": {"Content-Type":
-                                                               "application/json"}}, "body"),
-    ("POST", "/api/v1/jobs", {"json": {"name": 5, "engine": "spark", "owner": "o"}},
-     "body.name"),
-    ("POST", "/api/v1/jobs", {"json": {"engine": "spark", "owner": "o"}}, "name"),
-    ("POST", "/api/v1/jobs", {"json": {"name": "n", "engine": "spark", "owner": "o",
-                                       "extra": 1}}, "extra"),
-    ("POST", "/api/v1/jobs", {"json": {"name": "n", "engine": "spark", "owner": "o",
-                                       "priority": "urgent"}}, "body.priority"),
-    ("POST", "/api/v1/jobs", {}, "body"),
-    ("POST", "/api/v1/jobs", {"data": b'{"name":"n","engine":"spark","owner":"o"}',
-                              "headers": {"Content-Type": "text/plain"}}, "content type"),
-    ("GET", "/api/v1/jobs/abc", {}, "job_id"),
-    ("GET", "/api/v1/jobs/0", {}, "job_id"),
-    ("GET", "/api/v1/jobs/9999999999999999999", {}, "job_id"),
-    ("GET", "/api/v1/jobs?page=0", {}, "page"),
-    ("GET", "/api/v1/jobs?per_page=101", {}, "per_page"),
-    ("GET", "/api/v1/jobs?status=PENDING", {}, "status"),
-    ("GET", "/api/v1/jobs?owner=", {}, "owner"),
-    ("GET", "/api/v1/jobs/1/logs?tail=x", {}, "tail"),
-    ("PUT", "/api/v1/jobs/1/priority", {"json": {"priority": "urgent"}}, "priority"),
-    ("PUT", "/api/v1/jobs/1/priority", {"json": []}, "body"),
-    # Valid Phase 1, but /v2 cannot carry it: a label value cannot hold a line break.
-    ("GET", "/api/v1/jobs?owner=a%0Ab", {}, "label"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "names"),
+    [
+        (
+            "POST",
+            "/api/v1/jobs",
+            {"data": b"{not json", "headers": {"Content-Type": "application/json"}},
+            "body",
+        ),
+        (
+            "POST",
+            "/api/v1/jobs",
+            {"json": {"name": 5, "engine": "spark", "owner": "o"}},
+            "body.name",
+        ),
+        ("POST", "/api/v1/jobs", {"json": {"engine": "spark", "owner": "o"}}, "name"),
+        (
+            "POST",
+            "/api/v1/jobs",
+            {"json": {"name": "n", "engine": "spark", "owner": "o", "extra": 1}},
+            "extra",
+        ),
+        (
+            "POST",
+            "/api/v1/jobs",
+            {"json": {"name": "n", "engine": "spark", "owner": "o", "priority": "urgent"}},
+            "body.priority",
+        ),
+        ("POST", "/api/v1/jobs", {}, "body"),
+        (
+            "POST",
+            "/api/v1/jobs",
+            {
+                "data": b'{"name":"n","engine":"spark","owner":"o"}',
+                "headers": {"Content-Type": "text/plain"},
+            },
+            "content type",
+        ),
+        ("GET", "/api/v1/jobs/abc", {}, "job_id"),
+        ("GET", "/api/v1/jobs/0", {}, "job_id"),
+        ("GET", "/api/v1/jobs/9999999999999999999", {}, "job_id"),
+        ("GET", "/api/v1/jobs?page=0", {}, "page"),
+        ("GET", "/api/v1/jobs?per_page=101", {}, "per_page"),
+        ("GET", "/api/v1/jobs?status=PENDING", {}, "status"),
+        ("GET", "/api/v1/jobs?owner=", {}, "owner"),
+        ("GET", "/api/v1/jobs/1/logs?tail=x", {}, "tail"),
+        ("PUT", "/api/v1/jobs/1/priority", {"json": {"priority": "urgent"}}, "priority"),
+        ("PUT", "/api/v1/jobs/1/priority", {"json": []}, "body"),
+        # Valid Phase 1, but /v2 cannot carry it: a label value cannot hold a line break.
+        ("GET", "/api/v1/jobs?owner=a%0Ab", {}, "label"),
+    ],
+)
 async def test_bad_input_is_400_naming_the_field_and_sends_nothing(
-    gateway: Gateway, store: RunStore, method: str, path: str, kwargs: dict[str, object],
+    gateway: Gateway,
+    store: RunStore,
+    method: str,
+    path: str,
+    kwargs: dict[str, object],
     names: str,
 ) -> None:
     before = len(store.seen)
@@ -219,23 +295,31 @@ async def test_huge_body_is_refused(make_gateway: GatewayFactory, store: RunStor
         for _ in range(10):
             yield b"x" * 1000
 
-    chunked = await gateway.call("POST", "/api/v1/jobs", data=chunks(),  # type: ignore[arg-type]
-                                 headers={"Content-Type": "application/json"})
+    chunked = await gateway.call(
+        "POST",
+        "/api/v1/jobs",
+        data=chunks(),  # type: ignore[arg-type]
+        headers={"Content-Type": "application/json"},
+    )
     assert chunked.status == 400 and "limit" in chunked.json["error"]
     assert len(store.seen) == before
 
 
-@pytest.mark.parametrize(("method", "path", "status"), [
-    ("GET", "/api/v1/nope", 404),
-    ("GET", "/v2/runs", 404),
-    ("GET", "/api/v1/jobs/1/", 404),
-    ("GET", "/", 404),
-    ("PATCH", "/api/v1/jobs/1", 405),
-    ("POST", "/api/v1/status", 405),
-    ("DELETE", "/api/v1/jobs", 405),
-])
-async def test_unknown_routes(gateway: Gateway, store: RunStore, method: str, path: str,
-                              status: int) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/api/v1/nope", 404),
+        ("GET", "/v2/runs", 404),
+        ("GET", "/api/v1/jobs/1/", 404),
+        ("GET", "/", 404),
+        ("PATCH", "/api/v1/jobs/1", 405),
+        ("POST", "/api/v1/status", 405),
+        ("DELETE", "/api/v1/jobs", 405),
+    ],
+)
+async def test_unknown_routes(
+    gateway: Gateway, store: RunStore, method: str, path: str, status: int
+) -> None:
     before = len(store.seen)
     answer = await gateway.call(method, path)
     assert answer.status == status

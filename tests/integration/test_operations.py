@@ -51,27 +51,42 @@ async def test_get_job_with_offset_timestamps(gateway: Gateway, store: RunStore)
 
 
 async def test_create_job_minimal_sends_defaults_and_omits_absent(gateway: Gateway) -> None:
-    answer = await gateway.call("POST", "/api/v1/jobs",
-                                json={"name": "n", "engine": "spark", "owner": "ana"})
+    answer = await gateway.call(
+        "POST", "/api/v1/jobs", json={"name": "n", "engine": "spark", "owner": "ana"}
+    )
     assert answer.status == 201
     job = answer.json
     assert job["priority"] == "normal" and job["status"] == "QUEUED" and job["owner"] == "ana"
     import orjson
 
     sent = orjson.loads(last_call(gateway.store, "createRun").body)
-    assert sent == {"displayName": "n", "plugin": {"id": "spark"}, "labels": {"owner": "ana"},
-                    "priority": 50}
+    assert sent == {
+        "displayName": "n",
+        "plugin": {"id": "spark"},
+        "labels": {"owner": "ana"},
+        "priority": 50,
+    }
 
 
 async def test_create_job_full(gateway: Gateway) -> None:
-    body = {"name": "n", "engine": "flink", "owner": "ana", "priority": "high",
-            "params": {"a": 1, "b": "x", "c": True}, "tags": ["t1", "t2"],
-            "callback_url": "https://hooks.example/x"}
+    body = {
+        "name": "n",
+        "engine": "flink",
+        "owner": "ana",
+        "priority": "high",
+        "params": {"a": 1, "b": "x", "c": True},
+        "tags": ["t1", "t2"],
+        "callback_url": "https://hooks.example/x",
+    }
     answer = await gateway.call("POST", "/api/v1/jobs", json=body)
     assert answer.status == 201
     job = answer.json
     assert (job["priority"], job["params"], job["tags"], job["callback_url"]) == (
-        "high", body["params"], body["tags"], body["callback_url"])
+        "high",
+        body["params"],
+        body["tags"],
+        body["callback_url"],
+    )
     import orjson
 
     sent = orjson.loads(last_call(gateway.store, "createRun").body)
@@ -80,13 +95,16 @@ async def test_create_job_full(gateway: Gateway) -> None:
 
 
 @pytest.mark.parametrize(("priority", "number"), [("high", 80), ("normal", 50), ("low", 20)])
-async def test_set_job_priority_is_a_merge_patch(gateway: Gateway, priority: str,
-                                                 number: int) -> None:
+async def test_set_job_priority_is_a_merge_patch(
+    gateway: Gateway, priority: str, number: int
+) -> None:
     answer = await gateway.call("PUT", "/api/v1/jobs/5/priority", json={"priority": priority})
     assert answer.status == 200
     assert answer.json["priority"] == priority
     call = last_call(gateway.store, "updateRun")
-    assert call.header("Content-Type", ).startswith("application/merge-patch+json")  # type: ignore[union-attr]
+    assert call.header(
+        "Content-Type",
+    ).startswith("application/merge-patch+json")  # type: ignore[union-attr]
     assert call.body == b'{"priority":%d}' % number
 
 
@@ -102,8 +120,11 @@ async def test_list_jobs_defaults(gateway: Gateway, store: RunStore) -> None:
 
 
 async def test_list_jobs_queued_owner_and_paging(gateway: Gateway, store: RunStore) -> None:
-    answer = await gateway.call("GET", "/api/v1/jobs", params={
-        "status": "QUEUED", "owner": "a=b+c", "page": "3", "per_page": "7"})
+    answer = await gateway.call(
+        "GET",
+        "/api/v1/jobs",
+        params={"status": "QUEUED", "owner": "a=b+c", "page": "3", "per_page": "7"},
+    )
     assert answer.status == 200
     assert (answer.json["page"], answer.json["per_page"]) == (3, 7)
     call = last_call(store, "listRuns")
@@ -143,7 +164,7 @@ async def test_delete_job(gateway: Gateway, store: RunStore) -> None:
 async def test_get_job_logs_escapes_and_tail(gateway: Gateway, store: RunStore) -> None:
     store.logs[3] = [
         LogEntry("2024-03-02T10:00:00Z", "stdout", "plain"),
-        LogEntry("2024-03-02T10:00:01.5+01:00", "stderr", 'a\\b\r\nc'),
+        LogEntry("2024-03-02T10:00:01.5+01:00", "stderr", "a\\b\r\nc"),
     ]
     answer = await gateway.call("GET", "/api/v1/jobs/3/logs")
     assert answer.status == 200
@@ -179,14 +200,18 @@ async def test_list_engines_enabled_sorted_unique(gateway: Gateway, store: RunSt
     assert answer.json == {"engines": expected}
 
 
-@pytest.mark.parametrize(("health", "status", "expected"), [
-    (Health("SERVING", {}), 200, "ok"),
-    (Health("SERVING", {"db": "ok", "queue": "ok"}), 200, "ok"),
-    (Health("SERVING", {"db": "ok", "queue": "failing"}), 200, "degraded"),
-    (Health("NOT_SERVING", {}), 503, "degraded"),
-])
-async def test_get_status(gateway: Gateway, store: RunStore, health: Health, status: int,
-                          expected: str) -> None:
+@pytest.mark.parametrize(
+    ("health", "status", "expected"),
+    [
+        (Health("SERVING", {}), 200, "ok"),
+        (Health("SERVING", {"db": "ok", "queue": "ok"}), 200, "ok"),
+        (Health("SERVING", {"db": "ok", "queue": "failing"}), 200, "degraded"),
+        (Health("NOT_SERVING", {}), 503, "degraded"),
+    ],
+)
+async def test_get_status(
+    gateway: Gateway, store: RunStore, health: Health, status: int, expected: str
+) -> None:
     store.health = health
     answer = await gateway.call("GET", "/api/v1/status", key=None)
     assert answer.status == status
@@ -218,9 +243,18 @@ async def test_incoming_traceparent_is_continued(gateway: Gateway) -> None:
 
 
 async def test_hop_by_hop_and_key_never_forwarded(gateway: Gateway) -> None:
-    await gateway.call("GET", "/api/v1/jobs/1", headers={
-        "Connection": "keep-alive, X-Secret", "Keep-Alive": "timeout=5", "TE": "trailers",
-        "Upgrade": "websocket", "Proxy-Authorization": "Basic eA==", "X-Secret": "s"})
+    await gateway.call(
+        "GET",
+        "/api/v1/jobs/1",
+        headers={
+            "Connection": "keep-alive, X-Secret",
+            "Keep-Alive": "timeout=5",
+            "TE": "trailers",
+            "Upgrade": "websocket",
+            "Proxy-Authorization": "Basic eA==",
+            "X-Secret": "s",
+        },
+    )
     call = last_call(gateway.store, "getRun")
     for name in ("X-Api-Key", "Keep-Alive", "TE", "Upgrade", "Proxy-Authorization", "X-Secret"):
         assert call.header(name) is None, name
@@ -233,8 +267,13 @@ async def test_no_key_no_authorization(gateway: Gateway) -> None:
 
 
 async def test_run_created_through_gateway_is_readable(gateway: Gateway, store: RunStore) -> None:
-    created = (await gateway.call("POST", "/api/v1/jobs", json={
-        "name": "x", "engine": "shell", "owner": "o", "priority": "low"})).json
+    created = (
+        await gateway.call(
+            "POST",
+            "/api/v1/jobs",
+            json={"name": "x", "engine": "shell", "owner": "o", "priority": "low"},
+        )
+    ).json
     again = (await gateway.call("GET", f"/api/v1/jobs/{created['job_id']}")).json
     assert again == created
     assert isinstance(store.get_run(created["job_id"]), Run)

@@ -16,10 +16,17 @@ KEYS = [f"api-key-{i:05d}" for i in range(2000)]
 
 
 def routing(**raw: Any) -> RoutingConfig:
-    config = parse_config({"upstreams": {"stable": {"url": "http://s", "weight": 1},
-                                         "canary": {"url": "http://c"},
-                                         "other": {"url": "http://o"}},
-                           "routing": raw}, base=Path("."))
+    config = parse_config(
+        {
+            "upstreams": {
+                "stable": {"url": "http://s", "weight": 1},
+                "canary": {"url": "http://c"},
+                "other": {"url": "http://o"},
+            },
+            "routing": raw,
+        },
+        base=Path("."),
+    )
     return config.routing
 
 
@@ -55,8 +62,10 @@ def test_sticky_across_pickers_and_processes() -> None:
 
 
 def test_salt_reshuffles() -> None:
-    plain, salted = picker({"stable": 1, "canary": 1}), picker({"stable": 1, "canary": 1},
-                                                               salt="other")
+    plain, salted = (
+        picker({"stable": 1, "canary": 1}),
+        picker({"stable": 1, "canary": 1}, salt="other"),
+    )
     a = [plain.choose("x", {"x-api-key": k}, None) for k in KEYS]
     b = [salted.choose("x", {"x-api-key": k}, None) for k in KEYS]
     assert a != b
@@ -64,9 +73,13 @@ def test_salt_reshuffles() -> None:
 
 def test_raising_canary_only_moves_clients_onto_it() -> None:
     layout = Layout.build("shimgw", ("canary", "other", "stable"))
-    steps = [{"stable": 95, "canary": 5, "other": 10}, {"stable": 95, "canary": 25, "other": 10},
-             {"stable": 95, "canary": 60, "other": 10}, {"stable": 95, "canary": 100, "other": 10},
-             {"stable": 95, "canary": 1000, "other": 10}]
+    steps = [
+        {"stable": 95, "canary": 5, "other": 10},
+        {"stable": 95, "canary": 25, "other": 10},
+        {"stable": 95, "canary": 60, "other": 10},
+        {"stable": 95, "canary": 100, "other": 10},
+        {"stable": 95, "canary": 1000, "other": 10},
+    ]
     tables = [layout.table(w) for w in steps]
     for before, after in zip(tables, tables[1:], strict=False):
         for old, new in zip(before, after, strict=True):
@@ -75,8 +88,10 @@ def test_raising_canary_only_moves_clients_onto_it() -> None:
 
 def test_lowering_canary_only_moves_clients_off_it() -> None:
     layout = Layout.build("shimgw", ("canary", "stable"))
-    before, after = layout.table({"stable": 50, "canary": 50}), layout.table(
-        {"stable": 50, "canary": 10})
+    before, after = (
+        layout.table({"stable": 50, "canary": 50}),
+        layout.table({"stable": 50, "canary": 10}),
+    )
     assert all(old == new or old == "canary" for old, new in zip(before, after, strict=True))
 
 
@@ -111,12 +126,23 @@ def test_route_override() -> None:
 
 def test_group_over_route_over_default() -> None:
     partner = "partner-key"
-    p = picker({"stable": 50, "canary": 50},
-               routes={"getJob": {"stable": 1}},
-               groups=[{"name": "internal", "header": "X-Client-Group", "values": ["internal"],
-                        "upstream": "canary"},
-                       {"name": "fragile", "upstream": "stable",
-                        "key_sha256": [hashlib.sha256(partner.encode()).hexdigest()]}])
+    p = picker(
+        {"stable": 50, "canary": 50},
+        routes={"getJob": {"stable": 1}},
+        groups=[
+            {
+                "name": "internal",
+                "header": "X-Client-Group",
+                "values": ["internal"],
+                "upstream": "canary",
+            },
+            {
+                "name": "fragile",
+                "upstream": "stable",
+                "key_sha256": [hashlib.sha256(partner.encode()).hexdigest()],
+            },
+        ],
+    )
     # Group (by header) beats the route.
     assert set(shares(p, {"x-client-group": "internal"})) == {"canary"}
     # Route beats the default.
@@ -128,8 +154,10 @@ def test_group_over_route_over_default() -> None:
 
 def test_disabled_upstreams_fall_back() -> None:
     p = picker({"stable": 50, "canary": 50})
-    assert set(Counter(p.choose("getJob", {"x-api-key": k}, None, frozenset({"canary"}))
-                       for k in KEYS)) == {"stable"}
+    assert set(
+        Counter(p.choose("getJob", {"x-api-key": k}, None, frozenset({"canary"})) for k in KEYS)
+    ) == {"stable"}
     only_canary = picker({"stable": 0, "canary": 1})
-    assert {only_canary.choose("x", {"x-api-key": k}, None, frozenset({"canary"}))
-            for k in KEYS[:20]} == {"stable"}
+    assert {
+        only_canary.choose("x", {"x-api-key": k}, None, frozenset({"canary"})) for k in KEYS[:20]
+    } == {"stable"}

@@ -15,25 +15,37 @@ def table() -> RouteTable:
     return build_routes(load_contract(resources.phase1_contract(), "phase1"))
 
 
-@pytest.mark.parametrize(("method", "path", "op", "params"), [
-    ("POST", "/api/v1/jobs", "createJob", {}),
-    ("GET", "/api/v1/jobs", "listJobs", {}),
-    ("GET", "/api/v1/jobs/7", "getJob", {"job_id": "7"}),
-    ("DELETE", "/api/v1/jobs/7", "deleteJob", {"job_id": "7"}),
-    ("POST", "/api/v1/jobs/7/cancel", "cancelJob", {"job_id": "7"}),
-    ("PUT", "/api/v1/jobs/x/priority", "setJobPriority", {"job_id": "x"}),
-    ("GET", "/api/v1/jobs/7/logs", "getJobLogs", {"job_id": "7"}),
-    ("GET", "/api/v1/jobs/7/stats", "getJobStats", {"job_id": "7"}),
-    ("GET", "/api/v1/engines", "listEngines", {}),
-    ("GET", "/api/v1/status", "getStatus", {}),
-])
-def test_match(table: RouteTable, method: str, path: str, op: str,
-               params: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "op", "params"),
+    [
+        ("POST", "/api/v1/jobs", "createJob", {}),
+        ("GET", "/api/v1/jobs", "listJobs", {}),
+        ("GET", "/api/v1/jobs/7", "getJob", {"job_id": "7"}),
+        ("DELETE", "/api/v1/jobs/7", "deleteJob", {"job_id": "7"}),
+        ("POST", "/api/v1/jobs/7/cancel", "cancelJob", {"job_id": "7"}),
+        ("PUT", "/api/v1/jobs/x/priority", "setJobPriority", {"job_id": "x"}),
+        ("GET", "/api/v1/jobs/7/logs", "getJobLogs", {"job_id": "7"}),
+        ("GET", "/api/v1/jobs/7/stats", "getJobStats", {"job_id": "7"}),
+        ("GET", "/api/v1/engines", "listEngines", {}),
+        ("GET", "/api/v1/status", "getStatus", {}),
+    ],
+)
+def test_match(table: RouteTable, method: str, path: str, op: str, params: dict[str, str]) -> None:
     assert table.match(method, path) == (op, params)
 
 
-@pytest.mark.parametrize("path", ["/", "/api/v1", "/api/v1/jobs/", "/api/v1/jobs/1/2",
-                                  "/api/v1/jobs/1/cancel/x", "/v2/runs", "/API/V1/JOBS"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/api/v1",
+        "/api/v1/jobs/",
+        "/api/v1/jobs/1/2",
+        "/api/v1/jobs/1/cancel/x",
+        "/v2/runs",
+        "/API/V1/JOBS",
+    ],
+)
 def test_not_found(table: RouteTable, path: str) -> None:
     with pytest.raises(RouteNotFound):
         table.match("GET", path)

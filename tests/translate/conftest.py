@@ -14,8 +14,10 @@ from shimgw.translate.plan import OperationPlan, build_plans
 
 @pytest.fixture(scope="session")
 def contracts() -> tuple[Contract, Contract]:
-    return (load_contract(resources.phase1_contract(), "phase1"),
-            load_contract(resources.phase2_contract(), "phase2"))
+    return (
+        load_contract(resources.phase1_contract(), "phase1"),
+        load_contract(resources.phase2_contract(), "phase2"),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +26,7 @@ def translations() -> Translations:
 
 
 @pytest.fixture(scope="session")
-def plans(translations: Translations, contracts: tuple[Contract, Contract]
-          ) -> Mapping[str, OperationPlan]:
+def plans(
+    translations: Translations, contracts: tuple[Contract, Contract]
+) -> Mapping[str, OperationPlan]:
     return build_plans(translations, *contracts)

@@ -19,12 +19,15 @@ Docs = dict[str, dict[Any, Any]]
 
 @pytest.fixture(scope="module")
 def pristine() -> Docs:
-    return {p.name: yaml.safe_load(p.read_text())
-            for p in sorted(resources.translations_dir().glob("*.yaml"))}
+    return {
+        p.name: yaml.safe_load(p.read_text())
+        for p in sorted(resources.translations_dir().glob("*.yaml"))
+    }
 
 
-def problems(pristine: Docs, contracts: tuple[Contract, Contract],
-             mutate: Callable[[Docs], Any]) -> list[str]:
+def problems(
+    pristine: Docs, contracts: tuple[Contract, Contract], mutate: Callable[[Docs], Any]
+) -> list[str]:
     docs = copy.deepcopy(pristine)
     mutate(docs)
     report = check_translations(parse_documents(list(docs.items())), *contracts)
@@ -36,8 +39,9 @@ def job(docs: Docs) -> dict[str, Any]:
     return shape
 
 
-def test_bundled_translations_are_clean(pristine: Docs,
-                                        contracts: tuple[Contract, Contract]) -> None:
+def test_bundled_translations_are_clean(
+    pristine: Docs, contracts: tuple[Contract, Contract]
+) -> None:
     assert problems(pristine, contracts, lambda d: None) == []
 
 
@@ -53,54 +57,117 @@ def test_coverage_table(pristine: Docs, contracts: tuple[Contract, Contract]) ->
     assert any("listEngines" in str(p) for p in report.problems)
 
 
-@pytest.mark.parametrize(("mutate", "expected"), [
-    (lambda d: d["getJob.yaml"].__setitem__("target", "getRunz"),
-     "getJob.yaml: target: 'getRunz' is not an operationId of phase2.yaml"),
-    (lambda d: d["getJob.yaml"].__setitem__("operation", "getJobz"),
-     "'getJobz' is not an operationId of phase1.yaml"),
-    (lambda d: job(d)["name"].__setitem__("from", "it.display_name"),
-     "getJob.yaml: responses.200.body.name: reads it.display_name, which the source schema"),
-    (lambda d: d["createJob.yaml"]["request"]["body"]["object"]["labels"]["object"]["owner"]
-     .__setitem__("from", "body.ownr"), "request.body.labels.owner: reads body.ownr"),
-    (lambda d: job(d).__setitem__("extra", {"from": "it.id"}),
-     "responses.200.body.extra: writes a field the target schema does not have"),
-    (lambda d: d["createJob.yaml"]["request"]["body"]["object"].__setitem__(
-        "displayNam", d["createJob.yaml"]["request"]["body"]["object"].pop("displayName")),
-     "request.body.displayNam: writes a field"),
-    (lambda d: d["createJob.yaml"]["request"]["body"]["object"].pop("displayName"),
-     "createJob.yaml: request.body: does not write required field 'displayName'"),
-    (lambda d: job(d).pop("owner"), "does not write required field 'owner'"),
-    (lambda d: job(d)["status"]["pipe"][0]["map"].pop("SCHEDULED"),
-     "map does not cover source values ['SCHEDULED']"),
-    (lambda d: job(d)["status"]["pipe"][0]["map"].__setitem__("PENDING", "WAITING"),
-     "yields ['WAITING'], which the target does not allow"),
-    (lambda d: d["_common.yaml"]["shapes"]["priority_value"]["pipe"][0]["map"].pop("low"),
-     "map does not cover source values ['low']"),
-    (lambda d: d["_common.yaml"]["shapes"]["priority_value"]["pipe"][0]["map"].__setitem__(
-        "low", 200), "yields [200], which the target schema rejects"),
-    (lambda d: job(d)["priority"]["pipe"][0]["buckets"][0].__setitem__("value", "urgent"),
-     "yields ['urgent'], which the target does not allow"),
-    (lambda d: d["listJobs.yaml"]["request"]["query"]["state"]["pipe"][0]["map"].__setitem__(
-        "QUEUED", ["WAITING"]), "yields ['WAITING'"),
-    (lambda d: d["listJobs.yaml"]["request"]["query"].__setitem__(
-        "pagesize", d["listJobs.yaml"]["request"]["query"].pop("pageSize")),
-     "listRuns has no query parameter 'pagesize'"),
-    (lambda d: d["getJob.yaml"]["request"].pop("path"),
-     "required /v2 path parameter 'runId' is not written"),
-    (lambda d: d["listEngines.yaml"]["responses"][200]["body"]["object"]["engines"]["pipe"]
-     .__setitem__(1, {"pluck": "name"}), "plucks 'name', which the elements do not have"),
-    (lambda d: d["getStatus.yaml"]["responses"][200]["body"]["object"]["status"]["then"]
-     .__setitem__("const", "fine"), "yields ['fine'], which the target does not allow"),
-    (lambda d: d["getJob.yaml"]["responses"].__setitem__(
-        201, d["getJob.yaml"]["responses"].pop(200)), "no rule for getRun's 200 answer"),
-    (lambda d: d["getJob.yaml"]["responses"][200].__setitem__("status", 202),
-     "getJob does not promise 202"),
-    (lambda d: d["deleteJob.yaml"]["responses"][204].__setitem__("body", {"const": {}}),
-     "Phase 1 status 204 has no body"),
-    (lambda d: d["setJobPriority.yaml"]["request"].pop("body"),
-     "updateRun requires a body; none is written"),
-])
-def test_drift_is_found(pristine: Docs, contracts: tuple[Contract, Contract],
-                        mutate: Callable[[Docs], Any], expected: str) -> None:
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (
+            lambda d: d["getJob.yaml"].__setitem__("target", "getRunz"),
+            "getJob.yaml: target: 'getRunz' is not an operationId of phase2.yaml",
+        ),
+        (
+            lambda d: d["getJob.yaml"].__setitem__("operation", "getJobz"),
+            "'getJobz' is not an operationId of phase1.yaml",
+        ),
+        (
+            lambda d: job(d)["name"].__setitem__("from", "it.display_name"),
+            "getJob.yaml: responses.200.body.name: reads it.display_name, which the source schema",
+        ),
+        (
+            lambda d: d["createJob.yaml"]["request"]["body"]["object"]["labels"]["object"][
+                "owner"
+            ].__setitem__("from", "body.ownr"),
+            "request.body.labels.owner: reads body.ownr",
+        ),
+        (
+            lambda d: job(d).__setitem__("extra", {"from": "it.id"}),
+            "responses.200.body.extra: writes a field the target schema does not have",
+        ),
+        (
+            lambda d: d["createJob.yaml"]["request"]["body"]["object"].__setitem__(
+                "displayNam", d["createJob.yaml"]["request"]["body"]["object"].pop("displayName")
+            ),
+            "request.body.displayNam: writes a field",
+        ),
+        (
+            lambda d: d["createJob.yaml"]["request"]["body"]["object"].pop("displayName"),
+            "createJob.yaml: request.body: does not write required field 'displayName'",
+        ),
+        (lambda d: job(d).pop("owner"), "does not write required field 'owner'"),
+        (
+            lambda d: job(d)["status"]["pipe"][0]["map"].pop("SCHEDULED"),
+            "map does not cover source values ['SCHEDULED']",
+        ),
+        (
+            lambda d: job(d)["status"]["pipe"][0]["map"].__setitem__("PENDING", "WAITING"),
+            "yields ['WAITING'], which the target does not allow",
+        ),
+        (
+            lambda d: d["_common.yaml"]["shapes"]["priority_value"]["pipe"][0]["map"].pop("low"),
+            "map does not cover source values ['low']",
+        ),
+        (
+            lambda d: d["_common.yaml"]["shapes"]["priority_value"]["pipe"][0]["map"].__setitem__(
+                "low", 200
+            ),
+            "yields [200], which the target schema rejects",
+        ),
+        (
+            lambda d: job(d)["priority"]["pipe"][0]["buckets"][0].__setitem__("value", "urgent"),
+            "yields ['urgent'], which the target does not allow",
+        ),
+        (
+            lambda d: d["listJobs.yaml"]["request"]["query"]["state"]["pipe"][0]["map"].__setitem__(
+                "QUEUED", ["WAITING"]
+            ),
+            "yields ['WAITING'",
+        ),
+        (
+            lambda d: d["listJobs.yaml"]["request"]["query"].__setitem__(
+                "pagesize", d["listJobs.yaml"]["request"]["query"].pop("pageSize")
+            ),
+            "listRuns has no query parameter 'pagesize'",
+        ),
+        (
+            lambda d: d["getJob.yaml"]["request"].pop("path"),
+            "required /v2 path parameter 'runId' is not written",
+        ),
+        (
+            lambda d: d["listEngines.yaml"]["responses"][200]["body"]["object"]["engines"][
+                "pipe"
+            ].__setitem__(1, {"pluck": "name"}),
+            "plucks 'name', which the elements do not have",
+        ),
+        (
+            lambda d: d["getStatus.yaml"]["responses"][200]["body"]["object"]["status"][
+                "then"
+            ].__setitem__("const", "fine"),
+            "yields ['fine'], which the target does not allow",
+        ),
+        (
+            lambda d: d["getJob.yaml"]["responses"].__setitem__(
+                201, d["getJob.yaml"]["responses"].pop(200)
+            ),
+            "no rule for getRun's 200 answer",
+        ),
+        (
+            lambda d: d["getJob.yaml"]["responses"][200].__setitem__("status", 202),
+            "getJob does not promise 202",
+        ),
+        (
+            lambda d: d["deleteJob.yaml"]["responses"][204].__setitem__("body", {"const": {}}),
+            "Phase 1 status 204 has no body",
+        ),
+        (
+            lambda d: d["setJobPriority.yaml"]["request"].pop("body"),
+            "updateRun requires a body; none is written",
+        ),
+    ],
+)
+def test_drift_is_found(
+    pristine: Docs,
+    contracts: tuple[Contract, Contract],
+    mutate: Callable[[Docs], Any],
+    expected: str,
+) -> None:
     found = problems(pristine, contracts, mutate)
     assert any(expected in p for p in found), found

@@ -25,56 +25,100 @@ def evaluate(raw: Any, ctx: dict[str, Any] | None = None, it: Any = None) -> Any
     return compile_value(value(raw))(ctx or {}, it)
 
 
-@pytest.mark.parametrize(("raw", "ctx", "expected"), [
-    ({"from": "body.a.b"}, {"body": {"a": {"b": 1}}}, 1),
-    ({"from": "body.a.b"}, {"body": {"a": {}}}, ABSENT),
-    ({"from": "body.a.b"}, {"body": {"a": 5}}, ABSENT),
-    ({"from": "body.a", "default": None}, {"body": {}}, None),
-    ({"from": "header.X-Api-Key"}, {"header": {"x-api-key": "k"}}, "k"),
-    ({"const": [1, 2]}, {}, [1, 2]),
-    ({"object": {"a": {"from": "body.x"}, "b": {"const": 1}}}, {"body": {}}, {"b": 1}),
-    ({"object": {"a": {"from": "body.x"}}}, {"body": {}}, ABSENT),
-    ({"object": {"a": {"from": "body.x"}}, "default": {}}, {"body": {}}, {}),
-    ({"concat": ["a", {"from": "body.n"}, "c"]}, {"body": {"n": 2}}, "a2c"),
-    ({"concat": ["a", {"from": "body.n"}]}, {"body": {}}, ABSENT),
-    ({"sub": [{"from": "body.n"}, 1]}, {"body": {"n": 3}}, 2),
-    ({"mul": [{"from": "body.n"}, {"from": "body.m"}]}, {"body": {"n": 3, "m": 4}}, 12),
-    ({"add": [{"from": "body.n"}, 1]}, {"body": {}}, ABSENT),
-    ({"if": {"present": {"from": "body.n"}}, "then": {"const": "y"}, "else": {"const": "n"}},
-     {"body": {"n": 0}}, "y"),
-    ({"if": {"any": [{"eq": [{"from": "body.n"}, {"const": 1}]},
-                     {"contains": [{"from": "body.l"}, {"const": 2}]}]},
-      "then": {"const": "y"}, "else": {"const": "n"}}, {"body": {"l": [2]}}, "y"),
-    ({"if": {"not": {"all": [{"eq": [{"from": "body.n"}, {"const": 1}]}]}},
-      "then": {"const": "y"}, "else": {"const": "n"}}, {"body": {"n": 1}}, "n"),
-    ({"from": "body.l", "pipe": [{"each": [{"apply": {"from": "it.x"}}]}]},
-     {"body": {"l": [{"x": 1}, {"x": 2}]}}, [1, 2]),
-    ({"from": "body.l", "pipe": [{"filter": {"eq": [{"from": "it"}, {"const": 1}]}}]},
-     {"body": {"l": [1, 2, 1]}}, [1, 1]),
-    ({"from": "body.p", "pipe": [{"map": {"a": ["x", "y"]}}]}, {"body": {"p": "a"}}, ("x", "y")),
-])
+@pytest.mark.parametrize(
+    ("raw", "ctx", "expected"),
+    [
+        ({"from": "body.a.b"}, {"body": {"a": {"b": 1}}}, 1),
+        ({"from": "body.a.b"}, {"body": {"a": {}}}, ABSENT),
+        ({"from": "body.a.b"}, {"body": {"a": 5}}, ABSENT),
+        ({"from": "body.a", "default": None}, {"body": {}}, None),
+        ({"from": "header.X-Api-Key"}, {"header": {"x-api-key": "k"}}, "k"),
+        ({"const": [1, 2]}, {}, [1, 2]),
+        ({"object": {"a": {"from": "body.x"}, "b": {"const": 1}}}, {"body": {}}, {"b": 1}),
+        ({"object": {"a": {"from": "body.x"}}}, {"body": {}}, ABSENT),
+        ({"object": {"a": {"from": "body.x"}}, "default": {}}, {"body": {}}, {}),
+        ({"concat": ["a", {"from": "body.n"}, "c"]}, {"body": {"n": 2}}, "a2c"),
+        ({"concat": ["a", {"from": "body.n"}]}, {"body": {}}, ABSENT),
+        ({"sub": [{"from": "body.n"}, 1]}, {"body": {"n": 3}}, 2),
+        ({"mul": [{"from": "body.n"}, {"from": "body.m"}]}, {"body": {"n": 3, "m": 4}}, 12),
+        ({"add": [{"from": "body.n"}, 1]}, {"body": {}}, ABSENT),
+        (
+            {"if": {"present": {"from": "body.n"}}, "then": {"const": "y"}, "else": {"const": "n"}},
+            {"body": {"n": 0}},
+            "y",
+        ),
+        (
+            {
+                "if": {
+                    "any": [
+                        {"eq": [{"from": "body.n"}, {"const": 1}]},
+                        {"contains": [{"from": "body.l"}, {"const": 2}]},
+                    ]
+                },
+                "then": {"const": "y"},
+                "else": {"const": "n"},
+            },
+            {"body": {"l": [2]}},
+            "y",
+        ),
+        (
+            {
+                "if": {"not": {"all": [{"eq": [{"from": "body.n"}, {"const": 1}]}]}},
+                "then": {"const": "y"},
+                "else": {"const": "n"},
+            },
+            {"body": {"n": 1}},
+            "n",
+        ),
+        (
+            {"from": "body.l", "pipe": [{"each": [{"apply": {"from": "it.x"}}]}]},
+            {"body": {"l": [{"x": 1}, {"x": 2}]}},
+            [1, 2],
+        ),
+        (
+            {"from": "body.l", "pipe": [{"filter": {"eq": [{"from": "it"}, {"const": 1}]}}]},
+            {"body": {"l": [1, 2, 1]}},
+            [1, 1],
+        ),
+        (
+            {"from": "body.p", "pipe": [{"map": {"a": ["x", "y"]}}]},
+            {"body": {"p": "a"}},
+            ("x", "y"),
+        ),
+    ],
+)
 def test_values(raw: Any, ctx: dict[str, Any], expected: Any) -> None:
     assert evaluate(raw, ctx) == expected
 
 
-@pytest.mark.parametrize(("raw", "message"), [
-    ("body.x", "expected a value rule"),
-    ({"from": "body.x", "const": 1}, "exactly one of"),
-    ({"from": "nowhere.x"}, "unknown root"),
-    ({"from": "header.a.b"}, "header.NAME"),
-    ({"from": "body.x", "pipe": ["no_such"]}, "unknown transform"),
-    ({"from": "body.x", "pipe": [{"template": "run-"}]}, "exactly one `{}`"),
-    ({"from": "body.x", "pipe": [{"buckets": [{"value": 1}, {"min": 2, "value": 2}]}]},
-     "only the last bucket"),
-    ({"from": "body.x", "pipe": [{"buckets": [{"min": 2, "value": 1}, {"min": 5, "value": 2}]}]},
-     "ordered"),
-    ({"from": "body.x", "pipe": [{"shape": "missing"}]}, "unknown shape"),
-    ({"from": "body.x", "extra": 1}, "unknown keys"),
-    ({"if": {"eq": [{"const": 1}]}, "then": {"const": 1}, "else": {"const": 2}}, "two values"),
-    ({"if": {"eq": [{"const": 1}, {"const": 1}]}, "then": {"const": 1}}, "needs `then`"),
-    ({"sub": [1]}, "two operands"),
-    ({"from": "body.x", "pipe": [{"eval": "1+1"}]}, "unknown step"),
-])
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("body.x", "expected a value rule"),
+        ({"from": "body.x", "const": 1}, "exactly one of"),
+        ({"from": "nowhere.x"}, "unknown root"),
+        ({"from": "header.a.b"}, "header.NAME"),
+        ({"from": "body.x", "pipe": ["no_such"]}, "unknown transform"),
+        ({"from": "body.x", "pipe": [{"template": "run-"}]}, "exactly one `{}`"),
+        (
+            {"from": "body.x", "pipe": [{"buckets": [{"value": 1}, {"min": 2, "value": 2}]}]},
+            "only the last bucket",
+        ),
+        (
+            {
+                "from": "body.x",
+                "pipe": [{"buckets": [{"min": 2, "value": 1}, {"min": 5, "value": 2}]}],
+            },
+            "ordered",
+        ),
+        ({"from": "body.x", "pipe": [{"shape": "missing"}]}, "unknown shape"),
+        ({"from": "body.x", "extra": 1}, "unknown keys"),
+        ({"if": {"eq": [{"const": 1}]}, "then": {"const": 1}, "else": {"const": 2}}, "two values"),
+        ({"if": {"eq": [{"const": 1}, {"const": 1}]}, "then": {"const": 1}}, "needs `then`"),
+        ({"sub": [1]}, "two operands"),
+        ({"from": "body.x", "pipe": [{"eval": "1+1"}]}, "unknown step"),
+    ],
+)
 def test_rejected_values(raw: Any, message: str) -> None:
     with pytest.raises(TranslationError) as caught:
         value(raw)
@@ -88,18 +132,25 @@ def test_self_referencing_shape() -> None:
         parse_documents(docs)
 
 
-@pytest.mark.parametrize(("doc", "message"), [
-    ({"operation": "x", "target": "y", "local": {}}, "not both"),
-    ({"operation": "x"}, "not both or neither"),
-    ({"operation": "x", "target": "y", "responses": {}}, "rules keyed by /v2 status"),
-    ({"operation": "x", "target": "y", "responses": {"abc": {"status": 200}}}, "HTTP status"),
-    ({"operation": "x", "target": "y", "responses": {200: {"status": 200, "x": 1}}},
-     "expected {status, body, headers}"),
-    ({"operation": "x", "target": "y", "request": {"cookies": {}}, "responses": {}},
-     "any of path, query"),
-    ({"operation": "x", "target": "y", "wat": 1}, "unknown top-level keys"),
-    ({"operation": "x", "local": {"status": 410}}, "error"),
-])
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"operation": "x", "target": "y", "local": {}}, "not both"),
+        ({"operation": "x"}, "not both or neither"),
+        ({"operation": "x", "target": "y", "responses": {}}, "rules keyed by /v2 status"),
+        ({"operation": "x", "target": "y", "responses": {"abc": {"status": 200}}}, "HTTP status"),
+        (
+            {"operation": "x", "target": "y", "responses": {200: {"status": 200, "x": 1}}},
+            "expected {status, body, headers}",
+        ),
+        (
+            {"operation": "x", "target": "y", "request": {"cookies": {}}, "responses": {}},
+            "any of path, query",
+        ),
+        ({"operation": "x", "target": "y", "wat": 1}, "unknown top-level keys"),
+        ({"operation": "x", "local": {"status": 410}}, "error"),
+    ],
+)
 def test_rejected_operations(doc: dict[str, Any], message: str) -> None:
     with pytest.raises(TranslationError) as caught:
         parse_documents([("_c.yaml", ERRORS), ("op.yaml", doc)])

@@ -9,22 +9,33 @@ import pytest
 from shimgw.translate import transforms as tf
 
 
-@pytest.mark.parametrize(("text", "epoch"), [
-    ("1970-01-01T00:00:00Z", 0),
-    ("2024-02-29T12:00:00Z", 1709208000),
-    ("2024-02-29T12:00:00.999999Z", 1709208000),
-    ("2024-02-29t12:00:00z", 1709208000),
-    ("2024-02-29T14:00:00+02:00", 1709208000),
-    ("2024-02-29T06:30:00-05:30", 1709208000),
-    ("2024-02-29 12:00:00Z", 1709208000),
-    ("1969-12-31T23:59:59Z", -1),
-])
+@pytest.mark.parametrize(
+    ("text", "epoch"),
+    [
+        ("1970-01-01T00:00:00Z", 0),
+        ("2024-02-29T12:00:00Z", 1709208000),
+        ("2024-02-29T12:00:00.999999Z", 1709208000),
+        ("2024-02-29t12:00:00z", 1709208000),
+        ("2024-02-29T14:00:00+02:00", 1709208000),
+        ("2024-02-29T06:30:00-05:30", 1709208000),
+        ("2024-02-29 12:00:00Z", 1709208000),
+        ("1969-12-31T23:59:59Z", -1),
+    ],
+)
 def test_rfc3339_to_epoch(text: str, epoch: int) -> None:
     assert tf.rfc3339_to_epoch(text) == epoch
 
 
-@pytest.mark.parametrize("text", ["2024-02-30T00:00:00Z", "2024-02-29T12:00:00",
-                                  "2024-02-29", "yesterday", "2024-02-29T12:00:00+0200"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-02-30T00:00:00Z",
+        "2024-02-29T12:00:00",
+        "2024-02-29",
+        "yesterday",
+        "2024-02-29T12:00:00+0200",
+    ],
+)
 def test_rfc3339_rejects(text: str) -> None:
     with pytest.raises(tf.TransformFailed):
         tf.rfc3339_to_epoch(text)
@@ -35,37 +46,52 @@ def test_epoch_round_trip() -> None:
     assert tf.rfc3339_to_epoch(tf.epoch_to_rfc3339(1234567890)) == 1234567890
 
 
-@pytest.mark.parametrize(("message", "line"), [
-    ("plain", "plain"),
-    ("a\\b", "a\\\\b"),
-    ("a\rb\nc", "a\\rb\\nc"),
-    ("\\n", "\\\\n"),
-    ("\r\n", "\\r\\n"),
-])
+@pytest.mark.parametrize(
+    ("message", "line"),
+    [
+        ("plain", "plain"),
+        ("a\\b", "a\\\\b"),
+        ("a\rb\nc", "a\\rb\\nc"),
+        ("\\n", "\\\\n"),
+        ("\r\n", "\\r\\n"),
+    ],
+)
 def test_escape_line(message: str, line: str) -> None:
     assert tf.escape_line(message) == line
     assert "\n" not in tf.escape_line(message) and "\r" not in tf.escape_line(message)
 
 
-@pytest.mark.parametrize(("name", "value", "out"), [
-    ("to_int", "42", 42),
-    ("to_int", 7, 7),
-    ("to_str", 7, "7"),
-    ("to_str", True, "true"),
-    ("values", {"a": 1, "b": 2}, [1, 2]),
-    ("sort", ["b", "a"], ["a", "b"]),
-    ("unique", ["b", "a", "b", {"x": 1}, {"x": 1}], ["b", "a", {"x": 1}]),
-    ("http_date", "2027-01-01T00:00:00Z", "Fri, 01 Jan 2027 00:00:00 GMT"),
-    ("http_date", 0, "Thu, 01 Jan 1970 00:00:00 GMT"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "out"),
+    [
+        ("to_int", "42", 42),
+        ("to_int", 7, 7),
+        ("to_str", 7, "7"),
+        ("to_str", True, "true"),
+        ("values", {"a": 1, "b": 2}, [1, 2]),
+        ("sort", ["b", "a"], ["a", "b"]),
+        ("unique", ["b", "a", "b", {"x": 1}, {"x": 1}], ["b", "a", {"x": 1}]),
+        ("http_date", "2027-01-01T00:00:00Z", "Fri, 01 Jan 2027 00:00:00 GMT"),
+        ("http_date", 0, "Thu, 01 Jan 1970 00:00:00 GMT"),
+    ],
+)
 def test_simple(name: str, value: Any, out: Any) -> None:
     assert tf.SIMPLE[name](value) == out
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("to_int", "4.2"), ("to_int", True), ("to_int", "-"), ("to_str", [1]),
-    ("values", [1]), ("sort", [1, "a"]), ("unique", "ab"), ("escape_line", 3),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("to_int", "4.2"),
+        ("to_int", True),
+        ("to_int", "-"),
+        ("to_str", [1]),
+        ("values", [1]),
+        ("sort", [1, "a"]),
+        ("unique", "ab"),
+        ("escape_line", 3),
+    ],
+)
 def test_simple_rejects(name: str, value: Any) -> None:
     with pytest.raises(tf.TransformFailed):
         tf.SIMPLE[name](value)
@@ -84,7 +110,13 @@ def test_parametrised_transforms() -> None:
         table.apply(["unhashable"])
     buckets = tf.Buckets(((67, "high"), (34, "normal"), (None, "low")))
     assert [buckets.apply(v) for v in (100, 67, 66.5, 34, 33, -5)] == [
-        "high", "high", "normal", "normal", "low", "low"]
+        "high",
+        "high",
+        "normal",
+        "normal",
+        "low",
+        "low",
+    ]
     with pytest.raises(tf.TransformFailed):
         buckets.apply("50")
     assert tf.Pluck("id").apply([{"id": 1}, {"id": 2}]) == [1, 2]
