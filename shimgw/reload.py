@@ -115,6 +115,9 @@ class Runtime:
     def record(self, upstream: str, seconds: float, failed: bool) -> None:
         self.rollback.record(upstream, seconds, failed, self._serving())
 
+    def probe_result(self, upstream: str, ok: bool) -> None:
+        self.rollback.probe_result(upstream, ok, self._serving())
+
     def _serving(self) -> list[str]:
         return [n for n, u in self.current.config.upstreams.items() if u.weight > 0]
 

@@ -17,11 +17,14 @@ from pathlib import Path
 from aiohttp import web
 
 from shimgw.admin import build_admin_app
+from shimgw.errors import GatewayError
+from shimgw.messages import V2Request
 from shimgw.reload import Runtime
 from shimgw.server import Gateway, build_app
 
 log = logging.getLogger("shimgw")
 WATCH_INTERVAL_S = 1.0
+HEALTH_PROBE = V2Request("getHealth", "GET", "/v2/health", {}, {}, {})
 
 
 def _fingerprint(paths: list[Path]) -> tuple[object, ...]:
@@ -86,6 +89,7 @@ class Service:
             self._runners.append(admin)
             self.admin_port = _bound_port(admin)
         self._tasks.append(asyncio.create_task(self._watch()))
+        self._tasks.append(asyncio.create_task(self._probe_health()))
         log.info(
             "listening",
             extra={
@@ -112,6 +116,22 @@ class Service:
             if now != seen:
                 await self.runtime.reload("file change")
                 seen = _fingerprint(watched_files(self.runtime))
+
+    async def _probe_health(self) -> None:
+        """Ask every serving upstream's /v2/health; the rollback tracker counts failures."""
+        while True:
+            rollback = self.runtime.current.config.rollback
+            await asyncio.sleep(rollback.health_interval_s)
+            if rollback.health_failures <= 0:
+                continue
+            snapshot = self.runtime.current
+            for name, upstream in snapshot.upstreams.items():
+                try:
+                    answer = await upstream.send(HEALTH_PROBE, {"X-Correlation-ID": "probe"})
+                    ok = answer.status == 200
+                except GatewayError:
+                    ok = False
+                self.runtime.probe_result(name, ok)
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -1,0 +1,171 @@
+"""The command line as users run it: real processes, real signals, real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+from conftest import REPO
+
+SHIMGW = [sys.executable, "-m", "shimgw"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*SHIMGW, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("upstreams: {stable: {url: 'http://127.0.0.1:1', weight: -2}}", "upstreams.stable.weight"),
+        ("upstreams: [", "not valid YAML"),
+        ("listen: {port: 8080}\n", "upstreams"),
+        ("upstreams: {s: {url: 'http://x'}}\ntranslations: nope\n", "translations"),
+    ],
+)
+def test_serve_refuses_bad_config_in_one_line(tmp_path: Path, content: str, fragment: str) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(content)
+    result = run("serve", "--config", str(path))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert fragment in lines[0] and "Traceback" not in result.stderr
+
+
+def test_serve_missing_file() -> None:
+    result = run("serve", "--config", "/nonexistent/shimgw.yaml")
+    assert result.returncode == 2 and "cannot read" in result.stderr
+
+
+def test_check_passes_on_bundled_files() -> None:
+    result = run("check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "9 translated, 1 answered locally, 0 missing" in result.stdout
+    assert "getJobStats" in result.stdout and "no problems" in result.stdout
+
+
+def test_check_fails_on_drift(tmp_path: Path) -> None:
+    folder = tmp_path / "translations"
+    shutil.copytree(REPO / "translations", folder)
+    doc = yaml.safe_load((folder / "listJobs.yaml").read_text())
+    doc["request"]["query"]["state"]["pipe"][0]["map"].pop("CANCELLED")
+    (folder / "listJobs.yaml").write_text(yaml.safe_dump(doc))
+    (folder / "listEngines.yaml").unlink()
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        yaml.safe_dump({"upstreams": {"s": {"url": "http://x"}}, "translations": "translations"})
+    )
+    result = run("check", "--config", str(config))
+    assert result.returncode == 1
+    assert "listEngines" in result.stdout and "missing" in result.stdout
+    assert "map does not cover source values ['CANCELLED']" in result.stdout
+
+
+async def wait_http(url: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(url) as resp:
+                    if resp.status < 500:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} did not come up")
+
+
+async def get_json(url: str, **kwargs: Any) -> Any:
+    async with aiohttp.ClientSession() as session, session.get(url, **kwargs) as resp:
+        return resp.status, await resp.json(content_type=None)
+
+
+async def test_serve_reloads_on_sighup_and_exits_on_sigterm(
+    tmp_path: Path, reference: dict[str, str]
+) -> None:
+    port, admin_port = free_port(), free_port()
+    config: dict[str, Any] = {
+        "listen": {"host": "127.0.0.1", "port": port},
+        "upstreams": {"stable": {"url": reference["stable"], "weight": 1}},
+        "admin": {"host": "127.0.0.1", "port": admin_port},
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.Popen(
+        [*SHIMGW, "serve", "--config", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        await wait_http(f"http://127.0.0.1:{admin_port}/healthz")
+        secret = "super-secret-key-4242"
+        status, job = await get_json(
+            f"http://127.0.0.1:{port}/api/v1/jobs/1",
+            headers={"X-Api-Key": secret, "Authorization": "Bearer x"},
+        )
+        assert status == 200 and job["job_id"] == 1
+        _, before = await get_json(f"http://127.0.0.1:{admin_port}/admin/config")
+        config["upstreams"]["stable"]["weight"] = 5
+        path.write_text(yaml.safe_dump(config))
+        os.kill(proc.pid, signal.SIGHUP)
+        for _ in range(50):
+            _, after = await get_json(f"http://127.0.0.1:{admin_port}/admin/config")
+            if after["version"] != before["version"]:
+                break
+            await asyncio.sleep(0.1)
+        assert after["upstreams"]["stable"]["weight"] == 5
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert secret not in err + out and "Bearer x" not in err + out
+    assert '"operation":"getJob"' in err  # the access log line is there, without the key
+
+
+async def test_demo_serves_curlable_answers() -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [*SHIMGW, "demo", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        await wait_http(f"http://127.0.0.1:{port}/api/v1/status")
+        status, body = await get_json(f"http://127.0.0.1:{port}/api/v1/status")
+        assert (status, body) == (200, {"status": "ok"})
+        status, page = await get_json(
+            f"http://127.0.0.1:{port}/api/v1/jobs", headers={"X-Api-Key": "demo"}
+        )
+        assert status == 200 and page["total"] >= 5
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert f"curl -s http://127.0.0.1:{port}/api/v1/status" in out
