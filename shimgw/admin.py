@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import orjson
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from shimgw.reload import ADMIN_TOKEN_HEADER, Runtime
 
@@ -62,7 +62,7 @@ def build_admin_app(runtime: Runtime) -> web.Application:
         return _json(runtime.status())
 
     async def metrics(request: web.Request) -> web.Response:
-        response = web.Response(body=generate_latest(runtime.metrics.registry))
+        response = web.Response(body=runtime.metrics.exposition())
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
 

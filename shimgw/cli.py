@@ -21,10 +21,10 @@ def _run(coro: object) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from shimgw.observe import setup_logging
+    # Nothing that imports prometheus_client may come first: --workers sets its
+    # multiprocess directory before the import.
     from shimgw.workers import serve
 
-    setup_logging("info")
     return serve(Path(args.config), workers=args.workers, run=_run)
 
 
@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the gateway")
     serve.add_argument("--config", required=True, help="config YAML file")
-    serve.add_argument("--workers", type=int, default=1, help="processes on one port")
+    serve.add_argument("--workers", type=int, default=1, help="processes on one SO_REUSEPORT port")
     serve.set_defaults(func=cmd_serve)
     check = sub.add_parser("check", help="check the translations against both contracts")
     check.add_argument("--config", help="config YAML file (default: bundled files)")

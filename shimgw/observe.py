@@ -14,11 +14,21 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import orjson
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from opentelemetry.trace import TraceFlags
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -47,15 +57,32 @@ def setup_tracing(sample_ratio: float) -> trace.Tracer:
     return _tracer
 
 
+_PROPAGATOR = TraceContextTextMapPropagator()
+_IDS = RandomIdGenerator()
+
+
 def extract_context(headers: Mapping[str, str]) -> Context | None:
     if "traceparent" not in headers:
         return None
-    return propagate.extract(headers)
+    return _PROPAGATOR.extract(headers)
 
 
-def inject_context(span: trace.Span, carrier: MutableMapping[str, str]) -> None:
-    """Write `traceparent` (and `tracestate`) for the span through OpenTelemetry's propagator."""
-    propagate.inject(carrier, context=trace.set_span_in_context(span))
+def propagate_trace(
+    span: trace.Span | None, incoming: Mapping[str, str], carrier: MutableMapping[str, str]
+) -> None:
+    """Write `traceparent` (and `tracestate`) for the upstream call via OpenTelemetry's
+    W3C propagator: the recording span's context when tracing samples, else a hop of
+    our own (new span id) in the caller's trace, or a new trace when there is none."""
+    if span is None:
+        parent = trace.get_current_span(extract_context(incoming)).get_span_context()
+        if parent.is_valid:
+            trace_id, flags, state = parent.trace_id, parent.trace_flags, parent.trace_state
+        else:
+            trace_id, flags, state = _IDS.generate_trace_id(), TraceFlags(0), None
+        span = trace.NonRecordingSpan(
+            trace.SpanContext(trace_id, _IDS.generate_span_id(), False, flags, state)
+        )
+    _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
 
 
 # --- metrics ------------------------------------------------------------------------------
@@ -95,21 +122,49 @@ class Metrics:
         self.reloads = Counter(
             "shimgw_reloads", "Config reloads by result.", ["result"], registry=r
         )
+        # Under --workers each worker writes its own value; the highest is the one to show.
+        gauge_mode: dict[str, Any] = {"multiprocess_mode": "max"}
         self.weight = Gauge(
             "shimgw_upstream_effective_weight",
             "Weight in force per upstream.",
             ["upstream"],
             registry=r,
+            **gauge_mode,
         )
         self.rolled_back = Gauge(
             "shimgw_upstream_rolled_back",
             "1 while an automatic rollback holds the upstream at weight 0.",
             ["upstream"],
             registry=r,
+            **gauge_mode,
         )
+        self._request_children: dict[tuple[str, int, str], Any] = {}
+        self._duration_children: dict[str, Any] = {}
         self.rollbacks = Counter(
             "shimgw_rollbacks", "Automatic rollbacks triggered.", ["upstream", "reason"], registry=r
         )
+
+    def exposition(self) -> bytes:
+        """The text format; under --workers, summed over every worker's files."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return bytes(generate_latest(registry))
+        return bytes(generate_latest(self.registry))
+
+    def observe_request(self, operation: str, status: int, upstream: str, seconds: float) -> None:
+        # labels() takes a lock and builds a key per call; the children are cached instead.
+        key = (operation, status, upstream)
+        counter = self._request_children.get(key)
+        if counter is None:
+            counter = self._request_children[key] = self.requests.labels(
+                operation, str(status), upstream
+            )
+        counter.inc()
+        histogram = self._duration_children.get(operation)
+        if histogram is None:
+            histogram = self._duration_children[operation] = self.duration.labels(operation)
+        histogram.observe(seconds)
 
 
 # --- logs ---------------------------------------------------------------------------------

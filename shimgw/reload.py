@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -64,8 +65,10 @@ class Runtime:
         *,
         metrics: Metrics | None = None,
         upstream_factory: UpstreamFactory = http_upstream,
+        reload_hook: Callable[[str], None] | None = None,
     ) -> None:
         self.metrics = metrics or Metrics()
+        self._reload_hook = reload_hook
         self._factory = upstream_factory
         self.current = self._attach(snapshot, None)
         self.loaded_at = time.time()
@@ -74,6 +77,8 @@ class Runtime:
         self.reloads = 0
         self._lock = asyncio.Lock()
         self._closing: set[asyncio.Task[None]] = set()
+        self._serving_for: Snapshot | None = None
+        self._serving_names: list[str] = []
         self.rollback = RollbackTracker(
             snapshot.config.rollback, snapshot.config.upstreams, on_rollback=self._on_rollback
         )
@@ -119,7 +124,11 @@ class Runtime:
         self.rollback.probe_result(upstream, ok, self._serving())
 
     def _serving(self) -> list[str]:
-        return [n for n, u in self.current.config.upstreams.items() if u.weight > 0]
+        snapshot = self.current
+        if snapshot is not self._serving_for:  # recomputed once per snapshot, not per request
+            self._serving_names = [n for n, u in snapshot.config.upstreams.items() if u.weight > 0]
+            self._serving_for = snapshot
+        return self._serving_names
 
     def _on_rollback(self, event: RollbackEvent) -> None:
         self.metrics.rollbacks.labels(event.upstream, event.reason).inc()
@@ -174,9 +183,11 @@ class Runtime:
             self.metrics.reloads.labels("ok").inc()
             log.warning(
                 f"config reloaded: {previous.version} → {snapshot.version}",
-                extra={"fields": {"reason": reason}},
+                extra={"fields": {"reason": reason, "pid": os.getpid()}},
             )
-            return True
+        if self._reload_hook is not None:
+            self._reload_hook(reason)
+        return True
 
     def _attach(self, snapshot: Snapshot, previous: Snapshot | None) -> Snapshot:
         config = snapshot.config

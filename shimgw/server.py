@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -28,8 +27,9 @@ from shimgw.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from shimgw.messages import ParsedRequest, V2Response
+from shimgw.messages import ParsedRequest, V2Request, V2Response
 from shimgw.reload import Runtime
+from shimgw.snapshot import Operation, Snapshot
 from shimgw.translate.engine import to_phase1, to_v2
 from shimgw.translate.transforms import ABSENT
 
@@ -37,6 +37,17 @@ log = logging.getLogger("shimgw")
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
+    try:
+        return await _read_limited(request, limit)
+    except PayloadTooLarge:
+        raise
+    except Exception as exc:  # a client that hangs up or sends a broken chunk
+        raise BadRequest("body: could not be read") from exc
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes:
+    if not request.body_exists:
+        return b""
     length = request.content_length
     if length is not None and length > limit:
         raise PayloadTooLarge(f"body: {length} bytes is over the limit of {limit}")
@@ -65,99 +76,94 @@ class Gateway:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.metrics = runtime.metrics
-        self.tracer = observe.setup_tracing(runtime.current.config.trace_sample_ratio)
+        ratio = runtime.current.config.trace_sample_ratio
+        # With nothing sampled there is nothing to record: the gateway then only
+        # propagates context (its own span id, the caller's trace), which costs a
+        # fraction of an SDK span per request.
+        self.tracer = observe.setup_tracing(ratio) if ratio > 0 else None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if self.tracer is None:
+            return await self._handle(request, None)
+        with self.tracer.start_as_current_span(
+            "phase1",
+            context=observe.extract_context(request.headers),
+            kind=trace.SpanKind.SERVER,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            return await self._handle(request, span)
+
+    async def _handle(self, request: web.Request, span: trace.Span | None) -> web.StreamResponse:
         started = time.perf_counter()
         snapshot = self.runtime.current  # read once: this request finishes on it
         headers = request.headers
         rid = observe.request_id(headers.get("X-Request-ID"))
         op_id, upstream_name, status = "-", "-", 0
-        span_ctx = observe.extract_context(headers)
-        with self.tracer.start_as_current_span(
-            "phase1",
-            context=span_ctx,
-            kind=trace.SpanKind.SERVER,
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            try:
-                op_id, params = snapshot.routes.match(request.method, request.path)
-                op = snapshot.operations[op_id]
-                try:
-                    body = await _read_body(request, snapshot.config.max_body_bytes)
-                except PayloadTooLarge:
-                    raise
-                except Exception as exc:  # a client that hangs up or sends a broken chunk
-                    raise BadRequest("body: could not be read") from exc
-                parsed = op.request_check.parse(
-                    params, request.query, headers, request.content_type, body
+        try:
+            op_id, params = snapshot.routes.match(request.method, request.path)
+            op = snapshot.operations[op_id]
+            body = await _read_body(request, snapshot.config.max_body_bytes)
+            parsed = op.request_check.parse(
+                params, request.query, headers, request.content_type, body
+            )
+            extra = {"X-Correlation-ID": rid}
+            observe.propagate_trace(span, headers, extra)
+            call = to_v2(op.plan, parsed, extra)  # a local operation raises its answer here
+            if op.call_check is None or op.answer_check is None:
+                raise InternalError(f"{op_id}: a local operation gave no answer")
+            op.call_check.check(call)
+            upstream_name = self.runtime.choose(snapshot, op_id, request)
+            answer = await self._send(snapshot, upstream_name, call)
+            response = self._translate(snapshot, op, parsed, answer, upstream_name, rid)
+            status = response.status
+            return response
+        except GatewayError as error:
+            status = error.status
+            if isinstance(error, UpstreamError | UpstreamTimeout) or status >= 500:
+                log.warning(
+                    "upstream failure",
+                    extra={
+                        "fields": {
+                            "request_id": rid,
+                            "operation": op_id,
+                            "upstream": upstream_name,
+                            "status": status,
+                            "error": error.message,
+                        }
+                    },
                 )
-                if op.call_check is None:
-                    to_v2(op.plan, parsed)  # raises the local answer
-                    raise InternalError(f"{op_id}: a local operation gave no answer")
-                call = to_v2(op.plan, parsed)
-                out_headers = dict(call.headers)
-                out_headers["X-Correlation-ID"] = rid
-                observe.inject_context(span, out_headers)
-                if call.content_type:
-                    out_headers["Content-Type"] = call.content_type
-                call = replace(call, headers=out_headers)
-                op.call_check.check(call)
-                upstream_name = self.runtime.choose(snapshot, op_id, request)
-                answer = await self._send(snapshot, upstream_name, call, out_headers)
-                response = self._translate(snapshot, op, parsed, answer, upstream_name, rid)
-                status = response.status
-                return response
-            except GatewayError as error:
-                status = error.status
-                if isinstance(error, UpstreamError | UpstreamTimeout) or status >= 500:
-                    log.warning(
-                        "upstream failure",
-                        extra={
-                            "fields": {
-                                "request_id": rid,
-                                "operation": op_id,
-                                "upstream": upstream_name,
-                                "status": status,
-                                "error": error.message,
-                            }
-                        },
-                    )
-                return error_response(error, rid)
-            except Exception:
-                status = 502
-                log.exception(
-                    "internal error", extra={"fields": {"request_id": rid, "operation": op_id}}
+            return error_response(error, rid)
+        except Exception:
+            status = 502
+            log.exception(
+                "internal error", extra={"fields": {"request_id": rid, "operation": op_id}}
+            )
+            return error_response(InternalError("internal gateway error"), rid)
+        finally:
+            elapsed = time.perf_counter() - started
+            self.metrics.observe_request(op_id, status, upstream_name, elapsed)
+            if snapshot.config.access_log:
+                observe.access_log.info(
+                    "request",
+                    extra={
+                        "fields": {
+                            "request_id": rid,
+                            "method": request.method,
+                            "path": request.path,
+                            "operation": op_id,
+                            "upstream": upstream_name,
+                            "status": status,
+                            "ms": round(elapsed * 1000, 2),
+                        }
+                    },
                 )
-                return error_response(InternalError("internal gateway error"), rid)
-            finally:
-                elapsed = time.perf_counter() - started
-                self.metrics.requests.labels(op_id, str(status), upstream_name).inc()
-                self.metrics.duration.labels(op_id).observe(elapsed)
-                if snapshot.config.access_log:
-                    observe.access_log.info(
-                        "request",
-                        extra={
-                            "fields": {
-                                "request_id": rid,
-                                "method": request.method,
-                                "path": request.path,
-                                "operation": op_id,
-                                "upstream": upstream_name,
-                                "status": status,
-                                "ms": round(elapsed * 1000, 2),
-                            }
-                        },
-                    )
 
-    async def _send(
-        self, snapshot: Any, name: str, call: Any, headers: dict[str, str]
-    ) -> V2Response:
+    async def _send(self, snapshot: Snapshot, name: str, call: V2Request) -> V2Response:
         upstream = snapshot.upstreams[name]
         started = time.perf_counter()
         try:
-            answer: V2Response = await upstream.send(call, headers)
+            answer: V2Response = await upstream.send(call, call.headers)
         except UpstreamTimeout:
             self.runtime.record(name, time.perf_counter() - started, failed=True)
             self.metrics.upstream_errors.labels(name, "timeout").inc()
@@ -174,8 +180,8 @@ class Gateway:
 
     def _translate(
         self,
-        snapshot: Any,
-        op: Any,
+        snapshot: Snapshot,
+        op: Operation,
         parsed: ParsedRequest,
         answer: V2Response,
         upstream_name: str,
@@ -208,7 +214,8 @@ class Gateway:
                     },
                 )
                 data = _lenient_decode(answer)
-        result = to_phase1(op.plan, snapshot.errors, parsed, replace(answer, data=data))
+        answer = V2Response(answer.status, answer.headers, answer.content_type, answer.body, data)
+        result = to_phase1(op.plan, snapshot.errors, parsed, answer)
         headers = dict(result.headers)
         headers["X-Request-ID"] = rid
         response = web.Response(status=result.status, body=result.body or None, headers=headers)

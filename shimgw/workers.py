@@ -1,32 +1,148 @@
-"""`shimgw serve`: one process, or N worker processes sharing one SO_REUSEPORT port."""
+"""`shimgw serve`: one process, or N worker processes sharing one SO_REUSEPORT port.
+
+With `--workers N` the parent is a small supervisor: it builds the snapshot
+once to refuse a bad config before anything listens, then forks N workers.
+Each worker binds the Phase 1 port with SO_REUSEPORT (the kernel spreads
+connections), runs its own runtime and file watcher, and worker 0 also runs
+the admin listener. A reload reaches every worker: SIGHUP to the parent is
+forwarded to all of them, and a reload through the admin API makes worker 0
+signal the parent, which forwards it. SIGTERM to the parent drains every
+worker. Metrics use prometheus-client's multiprocess mode, so `/metrics` on
+worker 0 sums every worker's counters.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from shimgw.config import load_config
-from shimgw.observe import setup_logging
-from shimgw.reload import Runtime
-from shimgw.service import Service, run_until_signalled
-from shimgw.snapshot import build_snapshot
-
 log = logging.getLogger("shimgw")
 Runner = Callable[[Coroutine[Any, Any, None]], None]
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def serve(config_path: Path, *, workers: int, run: Runner) -> int:
+    if workers < 1:
+        raise SystemExit("shimgw: --workers must be at least 1")
+    metrics_dir = None
+    if workers > 1 and MULTIPROC_ENV not in os.environ:
+        # Must be set before prometheus_client is imported (it picks its value class then).
+        metrics_dir = tempfile.mkdtemp(prefix="shimgw-metrics-")
+        os.environ[MULTIPROC_ENV] = metrics_dir
+    try:
+        return _serve(config_path, workers, run)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(config_path: Path, workers: int, run: Runner) -> int:
+    from shimgw.config import load_config
+    from shimgw.observe import setup_logging
+    from shimgw.snapshot import build_snapshot
+
     # Built before anything listens, so a bad config exits with one line and code 2.
     config = load_config(config_path)
     snapshot = build_snapshot(config)
     setup_logging(config.log_level)
-    if workers != 1:
-        raise SystemExit("shimgw: --workers other than 1 is not available in this build")
+    if workers == 1:
+        run(_worker_main(snapshot, index=0, workers=1))
+        return 0
+    return _supervise(snapshot, workers, run)
 
-    async def main() -> None:
-        await run_until_signalled(Service(Runtime(snapshot)))
 
-    run(main())
+async def _worker_main(snapshot: Any, *, index: int, workers: int) -> None:
+    from shimgw.reload import Runtime
+    from shimgw.service import Service, run_until_signalled
+
+    if index > 0:
+        # Only worker 0 listens for admin calls; the others would share its port at random.
+        config = replace(snapshot.config, admin=replace(snapshot.config.admin, port=None))
+        snapshot = replace(snapshot, config=config)
+    runtime = Runtime(snapshot, reload_hook=_tell_parent if workers > 1 else None)
+    await run_until_signalled(Service(runtime, reuse_port=workers > 1))
+
+
+def _tell_parent(reason: str) -> None:
+    """After an admin or file-triggered reload in one worker, let the parent reload them all."""
+    if reason == "admin":  # file changes are seen by every worker's own watcher
+        os.kill(os.getppid(), signal.SIGHUP)
+
+
+def _supervise(snapshot: Any, workers: int, run: Runner) -> int:
+    children: dict[int, int] = {}
+
+    def spawn(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+                signal.signal(sig, signal.SIG_DFL)
+            code = 0
+            try:
+                run(_worker_main(snapshot, index=index, workers=workers))
+            except BaseException:
+                log.exception("worker crashed", extra={"fields": {"worker": index}})
+                code = 1
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        children[pid] = index
+
+    stopping = False
+
+    def forward(sig: int, _frame: Any) -> None:
+        nonlocal stopping
+        if sig in (signal.SIGTERM, signal.SIGINT):
+            stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM if sig == signal.SIGINT else sig)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
+    for index in range(workers):
+        spawn(index)
+    log.info("supervising workers", extra={"fields": {"workers": workers, "pid": os.getpid()}})
+    failures = 0
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        if pid not in children:
+            continue
+        index = children.pop(pid)
+        if stopping:
+            continue
+        failures += 1
+        log.error(
+            "worker exited; restarting",
+            extra={"fields": {"worker": index, "status": os.waitstatus_to_exitcode(status)}},
+        )
+        if failures > 5 * workers:
+            forward(signal.SIGTERM, None)
+            return 1
+        time.sleep(0.5)
+        from shimgw.config import load_config
+        from shimgw.snapshot import build_snapshot
+
+        if snapshot.config.source is not None:
+            try:
+                snapshot = build_snapshot(load_config(snapshot.config.source), snapshot)
+            except Exception:  # the last good snapshot serves the restarted worker
+                log.exception("restart keeps the last good config")
+        spawn(index)
     return 0

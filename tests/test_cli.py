@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from conftest import REPO
+from gwsupport import REPO
 
 SHIMGW = [sys.executable, "-m", "shimgw"]
 
@@ -169,3 +169,63 @@ async def test_demo_serves_curlable_answers() -> None:
             proc.kill()
     assert proc.returncode == 0
     assert f"curl -s http://127.0.0.1:{port}/api/v1/status" in out
+
+
+async def test_workers_share_one_port_and_reload_together(
+    tmp_path: Path, reference: dict[str, str]
+) -> None:
+    port, admin_port = free_port(), free_port()
+    config: dict[str, Any] = {
+        "listen": {"host": "127.0.0.1", "port": port},
+        "upstreams": {"stable": {"url": reference["stable"], "weight": 1}},
+        "admin": {"host": "127.0.0.1", "port": admin_port},
+        "logging": {"level": "info", "access": False},
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.Popen(
+        [*SHIMGW, "serve", "--config", str(path), "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        await wait_http(f"http://127.0.0.1:{admin_port}/healthz")
+        await wait_http(f"http://127.0.0.1:{port}/api/v1/status")
+        for _ in range(20):
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(
+                    f"http://127.0.0.1:{port}/api/v1/jobs/1", headers={"X-Api-Key": "k"}
+                ) as r,
+            ):
+                assert r.status == 200
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{admin_port}/metrics") as resp,
+        ):
+            metrics = await resp.text()
+        # Counted across workers (multiprocess mode), not just the one serving /metrics.
+        assert (
+            'shimgw_requests_total{operation="getJob",status="200",upstream="stable"} 20.0'
+            in metrics
+        )
+        config["upstreams"]["stable"]["weight"] = 9
+        path.write_text(yaml.safe_dump(config))
+        os.kill(proc.pid, signal.SIGHUP)
+        await asyncio.sleep(2.5)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    listening = {line for line in err.splitlines() if '"msg":"listening"' in line}
+    assert len(listening) == 2
+    reloaded_pids = {
+        line.split('"pid":')[1].split("}")[0]
+        for line in err.splitlines()
+        if "config reloaded" in line
+    }
+    assert len(reloaded_pids) == 2, err
+    assert "Traceback" not in err

@@ -113,10 +113,10 @@ class Picker:
         )
         self._tables: dict[tuple[tuple[str, int], ...], tuple[str, ...]] = {}
         self._key_header = routing.key[7:].lower() if routing.key.startswith("header:") else None
-        self._key_groups = tuple(g for g in routing.groups if g.key_sha256)
-        self._api_key_header = self._key_header if self._key_header is not None else "x-api-key"
-        for w in (weights, *routing.routes.values(), *(g.weights for g in routing.groups)):
-            self.table_for(w)
+        # Tables for the weight sets the config names, looked up without sorting per request.
+        self._default = self.table_for(weights)
+        self._routes = {op: self.table_for(w) for op, w in routing.routes.items()}
+        self._groups = tuple((g, self.table_for(g.weights)) for g in routing.groups)
 
     def table_for(self, weights: Mapping[str, int]) -> tuple[str, ...]:
         frozen = _frozen(weights)
@@ -126,18 +126,13 @@ class Picker:
         return table
 
     def group_of(self, headers: Mapping[str, str]) -> GroupConfig | None:
-        for group in self.routing.groups:
-            if group.header is not None:
-                if headers.get(group.header.lower()) in group.values:
-                    return group
-            else:
-                key = headers.get("x-api-key")
-                if key is not None and hashlib.sha256(key.encode()).hexdigest() in group.key_sha256:
-                    return group
+        for group, _ in self._groups:
+            if _in_group(group, headers):
+                return group
         return None
 
     def weights_for(self, operation: str, headers: Mapping[str, str]) -> Mapping[str, int]:
-        group = self.group_of(headers) if self.routing.groups else None
+        group = self.group_of(headers) if self._groups else None
         if group is not None:
             return group.weights
         return self.routing.routes.get(operation, self.weights)
@@ -149,13 +144,29 @@ class Picker:
         client_address: str | None,
         disabled: frozenset[str] = frozenset(),
     ) -> str:
-        weights = self.weights_for(operation, headers)
         if disabled:
-            weights = _without(weights, disabled, self.weights)
+            table = self.table_for(
+                _without(self.weights_for(operation, headers), disabled, self.weights)
+            )
+        else:
+            table = self._table(operation, headers)
         key = headers.get(self._key_header) if self._key_header is not None else client_address
         # No key: any arm will do, but by the same weights.
         bucket = bucket_of(self.routing.salt, key) if key else random.randrange(BUCKETS)
-        return self.table_for(weights)[bucket]
+        return table[bucket]
+
+    def _table(self, operation: str, headers: Mapping[str, str]) -> tuple[str, ...]:
+        for group, table in self._groups:
+            if _in_group(group, headers):
+                return table
+        return self._routes.get(operation, self._default)
+
+
+def _in_group(group: GroupConfig, headers: Mapping[str, str]) -> bool:
+    if group.header is not None:
+        return headers.get(group.header.lower()) in group.values
+    key = headers.get("x-api-key")
+    return key is not None and hashlib.sha256(key.encode()).hexdigest() in group.key_sha256
 
 
 def _without(

@@ -93,11 +93,19 @@ def _compile_from(node: From) -> Evaluator:
     def walk(ctx: Ctx, it: Any) -> Any:
         current = it if root == "it" else ctx.get(root, ABSENT)
         for segment in path:
-            if not isinstance(current, Mapping):
+            # JSON objects are dicts; the ABC check is only for other mappings.
+            if type(current) is not dict and not isinstance(current, Mapping):
                 return ABSENT
             current = current.get(segment, ABSENT)
         return current
 
+    if root == "it" and len(path) == 1:
+        (only,) = path
+
+        def field(ctx: Ctx, it: Any) -> Any:
+            return it.get(only, ABSENT) if type(it) is dict else walk(ctx, it)
+
+        return field
     return walk
 
 

@@ -43,8 +43,14 @@ from shimgw.translate.transforms import ABSENT, TransformFailed
 # --- the two directions -------------------------------------------------------------------
 
 
-def to_v2(plan: OperationPlan, request: ParsedRequest) -> V2Request:
-    """Build the /v2 call for a checked Phase 1 request. Pure; never sends anything."""
+def to_v2(
+    plan: OperationPlan, request: ParsedRequest, extra_headers: Mapping[str, str] | None = None
+) -> V2Request:
+    """Build the /v2 call for a checked Phase 1 request. Pure; never sends anything.
+
+    `extra_headers` are the edge's own (correlation, trace context); a rule's header of
+    the same name wins over them only if the translation says so explicitly.
+    """
     if plan.local is not None:
         raise _local_answer(plan, request)
     ctx = {
@@ -68,7 +74,7 @@ def to_v2(plan: OperationPlan, request: ParsedRequest) -> V2Request:
                     else result
                 )
         field = "headers"
-        headers = {}
+        headers = dict(extra_headers) if extra_headers else {}
         for name, fn in plan.headers:
             result = fn(ctx, None)
             if result is not ABSENT:
@@ -80,6 +86,8 @@ def to_v2(plan: OperationPlan, request: ParsedRequest) -> V2Request:
     for name, value in path_params.items():
         if value is ABSENT:
             raise UntranslatableRequest(f"{plan.operation}: no value for /v2 path parameter {name}")
+    if body is not ABSENT and plan.content_type:
+        headers["Content-Type"] = plan.content_type
     return V2Request(
         plan.target or "",
         plan.method,

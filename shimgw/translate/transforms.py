@@ -11,7 +11,6 @@ pipe, so "omit when absent" holds through any chain.
 
 from __future__ import annotations
 
-import calendar
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -46,18 +45,35 @@ _RFC3339 = re.compile(
 )
 
 
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 (H. Hinnant's algorithm): pure arithmetic, no datetime objects."""
+    year -= month <= 2
+    era = year // 400
+    yoe = year - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
 def rfc3339_to_epoch(text: str) -> int:
     """Whole seconds since the epoch; fractions dropped, any offset honoured."""
     match = _RFC3339.match(text) if isinstance(text, str) else None
     if match is None:
         raise TransformFailed(f"not an RFC 3339 date-time: {text!r}")
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    try:
-        # Validates the calendar (no 31 February); leap second 60 is folded into 59+1.
-        datetime(year, month, day, hour, minute, min(second, 59))
-    except ValueError as exc:
-        raise TransformFailed(f"not a calendar date-time: {text!r}") from exc
-    seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+    leap = month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    if not (
+        1 <= month <= 12
+        and 1 <= day <= _MONTH_DAYS[month - 1] + leap
+        and hour < 24
+        and minute < 60
+        and second <= 60
+    ):
+        raise TransformFailed(f"not a calendar date-time: {text!r}")
+    seconds = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
     if match.group(9):
         offset = int(match.group(10)) * 3600 + int(match.group(11)) * 60
         seconds -= offset if match.group(9) == "+" else -offset

@@ -6,7 +6,7 @@ import asyncio
 import socket
 
 import pytest
-from conftest import Gateway, GatewayFactory
+from gwsupport import Gateway, GatewayFactory
 
 from shimgw.reference import Fault, RunStore
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Gateway
+from gwsupport import Gateway
 
 from shimgw.reference import Health, LogEntry, Run, RunStore
 

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from conftest import ADMIN_TOKEN, REPO, Gateway, GatewayFactory
+from gwsupport import ADMIN_TOKEN, REPO, Gateway, GatewayFactory
 
 from shimgw.reference import Fault, RunStore
 

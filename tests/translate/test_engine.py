@@ -176,7 +176,7 @@ def test_create_job_request(
     call = to_v2(plans["createJob"], request("createJob", body=body))
     assert (call.method, call.path, call.body) == ("POST", "/v2/runs", expected)
     assert call.content_type == "application/json"
-    assert call.headers == {"Authorization": "Bearer K"}
+    assert call.headers == {"Authorization": "Bearer K", "Content-Type": "application/json"}
 
 
 def test_no_key_no_authorization(plans: Mapping[str, OperationPlan]) -> None:

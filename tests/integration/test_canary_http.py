@@ -7,7 +7,7 @@ import hashlib
 from collections import Counter
 from typing import Any
 
-from conftest import ADMIN_TOKEN, Gateway, GatewayFactory
+from gwsupport import ADMIN_TOKEN, Gateway, GatewayFactory
 
 from shimgw.reference import Fault, Health, RunStore
 
