@@ -100,6 +100,7 @@ def steady_rss(
         "errors": result.errors,
         "duration_s": result.duration_s,
         "target_requests": count,
+        "max_s": max_s,
         "rss_before_kib": before,
         "rss_after_kib": after,
         "growth_kib": after - before,

@@ -47,13 +47,15 @@ def markdown(result: dict[str, Any]) -> str:
         f"Load: {meta['load_tool']}; proxy pinned to its own core: {meta['pinned']}; "
         f"{meta['duration_s']:g} s per run, {meta['rounds']} alternating rounds per proxy "
         f"(means shown); ratios are shimgw ÷ baseline. Core busy: the proxy's CPU time ÷ wall "
-        "time; near 100 % the proxy itself is the bottleneck.",
+        "time; near 100 % the proxy itself is the bottleneck. Every run opens fresh "
+        "connections, so its first moments include accepting all c of them.",
     ]
     steady = result.get("steady_rss")
     if steady:
         notes.append(
-            f"Steady RSS (shimgw, getJob, c=32): {steady['requests']} requests in "
-            f"{steady['duration_s']:.1f} s, RSS {steady['rss_before_kib'] / 1024:.1f} → "
+            f"Steady RSS (shimgw, getJob, c=32): {steady['requests']} of "
+            f"{steady['target_requests']} requests in {steady['duration_s']:.1f} s "
+            f"(bound: {steady['max_s']:g} s), RSS {steady['rss_before_kib'] / 1024:.1f} → "
             f"{steady['rss_after_kib'] / 1024:.1f} MiB "
             f"({steady['growth_kib']:+d} KiB), {steady['errors']} errors."
         )
@@ -87,6 +89,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
             for proxy in PROXIES:
                 ax.plot(conc, [r[proxy][metric] for r in rows], marker="o", label=proxy)
             ax.set_xscale("log", base=2)
+            if metric == "p99_ms":
+                ax.set_yscale("log")  # tails at high concurrency would flatten the rest
             ax.set_xticks(conc, [str(c) for c in conc])
             ax.set_xlabel("concurrency")
             ax.set_ylabel(label)

@@ -40,7 +40,6 @@ SCENARIOS = {
         b'{"name":"bench","engine":"spark","owner":"bench"}',
     ),
 }
-PROXIES = ("baseline", "shimgw")
 REQUEST_CAP_PER_S = 50_000  # far above what a Python proxy serves; a bound, not a target
 LOAD_CORE, PROXY_CORE = 0, 1
 
@@ -188,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.load != "aiohttp":
         ensure_wrk()
     tool = "wrk" if a.load == "wrk" or (a.load == "auto" and have_wrk()) else "aiohttp"
+    if tool == "aiohttp" and a.load == "auto":
+        print("note: wrk not available; using the bundled aiohttp client", flush=True)
     load_pin, proxy_pin = procs.pin_prefix(LOAD_CORE), procs.pin_prefix(PROXY_CORE)
     if load_pin and proxy_pin:
         os.sched_setaffinity(0, {LOAD_CORE})  # the bundled client runs in this process
@@ -196,6 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("note: CPU pinning not possible (taskset missing or one core)", flush=True)
     driver = Driver(tool, load_pin)
     logs = a.results / "logs"
+    for stale in logs.glob("*.log"):  # a log of an earlier run would be misleading
+        stale.unlink()
     children: list[procs.Child] = []
     with tempfile.TemporaryDirectory(prefix="shimgw-bench-") as tmp_name:
         tmp = Path(tmp_name)

@@ -27,6 +27,7 @@ from shimgw.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from shimgw.httpio import over_limit, read_capped
 from shimgw.messages import ParsedRequest, V2Request, V2Response
 from shimgw.reload import Runtime
 from shimgw.snapshot import Operation, Snapshot
@@ -48,18 +49,13 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
 async def _read_limited(request: web.Request, limit: int) -> bytes:
     if not request.body_exists:
         return b""
-    length = request.content_length
-    if length is not None and length > limit:
-        raise PayloadTooLarge(f"body: {length} bytes is over the limit of {limit}")
-    if length is not None:
-        return await request.read()
-    chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(65536):
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body: over the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_capped(
+        request.content,
+        request.content_length,
+        limit,
+        request.read,
+        lambda length: PayloadTooLarge(f"body: {over_limit(length, limit)}"),
+    )
 
 
 def error_response(error: GatewayError, rid: str) -> web.Response:

@@ -16,6 +16,7 @@ import aiohttp
 import orjson
 
 from shimgw.errors import UpstreamTimeout, UpstreamUnavailable
+from shimgw.httpio import over_limit, read_capped
 from shimgw.messages import V2Request, V2Response
 from shimgw.translate.transforms import ABSENT
 
@@ -107,21 +108,15 @@ class HttpUpstream:
             ) from exc
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
-        limit = self.max_body_bytes
-        if resp.content_length is not None:
-            if resp.content_length > limit:
-                raise UpstreamUnavailable(
-                    f"orchestrator ({self.name}) answer of "
-                    f"{resp.content_length} bytes is over the limit"
-                )
-            return await resp.read()
-        chunks, size = [], 0
-        async for chunk in resp.content.iter_chunked(65536):
-            size += len(chunk)
-            if size > limit:
-                raise UpstreamUnavailable(f"orchestrator ({self.name}) answer is over the limit")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return await read_capped(
+            resp.content,
+            resp.content_length,
+            self.max_body_bytes,
+            resp.read,
+            lambda length: UpstreamUnavailable(
+                f"orchestrator ({self.name}) answer: {over_limit(length, self.max_body_bytes)}"
+            ),
+        )
 
     async def close(self) -> None:
         if self._session is not None:

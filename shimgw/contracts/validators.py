@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import jsonschema_rs
 import orjson
@@ -107,7 +107,9 @@ def _media(content_type: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Phase1RequestCheck:
+class _RequestChecks:
+    """One operation's compiled parameter and body checks (either contract)."""
+
     operation: str
     path: tuple[_ParamCheck, ...]
     query: tuple[_ParamCheck, ...]
@@ -115,6 +117,26 @@ class Phase1RequestCheck:
     body_required: bool
     body: Mapping[str, CompiledSchema | None]
 
+
+_Checks = TypeVar("_Checks", bound=_RequestChecks)
+
+
+def _request_checks(cls: type[_Checks], contract: Contract, op: OperationSpec) -> _Checks:
+    def params(location: str) -> tuple[_ParamCheck, ...]:
+        return tuple(_param_check(contract, p) for p in op.params if p.location == location)
+
+    return cls(
+        op.operation_id,
+        params("path"),
+        params("query"),
+        params("header"),
+        op.body_required,
+        {mt: compile_schema(contract, s) if s is not None else None for mt, s in op.body.items()},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Phase1RequestCheck(_RequestChecks):
     def parse(
         self,
         path: Mapping[str, str],
@@ -174,31 +196,14 @@ class Phase1RequestCheck:
 
 
 def phase1_request_check(contract: Contract, op: OperationSpec) -> Phase1RequestCheck:
-    def params(location: str) -> tuple[_ParamCheck, ...]:
-        return tuple(_param_check(contract, p) for p in op.params if p.location == location)
-
-    return Phase1RequestCheck(
-        op.operation_id,
-        params("path"),
-        params("query"),
-        params("header"),
-        op.body_required,
-        {mt: compile_schema(contract, s) if s is not None else None for mt, s in op.body.items()},
-    )
+    return _request_checks(Phase1RequestCheck, contract, op)
 
 
 # --- Phase 2 out --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class Phase2RequestCheck:
-    operation: str
-    path: tuple[_ParamCheck, ...]
-    query: tuple[_ParamCheck, ...]
-    headers: tuple[_ParamCheck, ...]
-    body_required: bool
-    body: Mapping[str, CompiledSchema | None]
-
+class Phase2RequestCheck(_RequestChecks):
     def check(self, request: V2Request) -> None:
         try:
             self._check(request)
@@ -238,17 +243,7 @@ class Phase2RequestCheck:
 
 
 def phase2_request_check(contract: Contract, op: OperationSpec) -> Phase2RequestCheck:
-    def params(location: str) -> tuple[_ParamCheck, ...]:
-        return tuple(_param_check(contract, p) for p in op.params if p.location == location)
-
-    return Phase2RequestCheck(
-        op.operation_id,
-        params("path"),
-        params("query"),
-        params("header"),
-        op.body_required,
-        {mt: compile_schema(contract, s) if s is not None else None for mt, s in op.body.items()},
-    )
+    return _request_checks(Phase2RequestCheck, contract, op)
 
 
 # --- answers ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ pipe, so "omit when absent" holds through any chain.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -60,7 +61,16 @@ def _days_from_civil(year: int, month: int, day: int) -> int:
 
 def rfc3339_to_epoch(text: str) -> int:
     """Whole seconds since the epoch; fractions dropped, any offset honoured."""
-    match = _RFC3339.match(text) if isinstance(text, str) else None
+    if not isinstance(text, str):
+        raise TransformFailed(f"not an RFC 3339 date-time: {text!r}")
+    return _parse_rfc3339(text)
+
+
+# Cached: legacy clients poll the same jobs, so the same timestamps come back again and
+# again (a hit costs a fraction of a parse). Failures are not cached (exceptions aren't).
+@functools.lru_cache(maxsize=8192)
+def _parse_rfc3339(text: str) -> int:
+    match = _RFC3339.match(text)
     if match is None:
         raise TransformFailed(f"not an RFC 3339 date-time: {text!r}")
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
