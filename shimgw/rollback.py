@@ -4,13 +4,15 @@ Every answer (or failure) of an upstream is recorded with its latency. At most
 once a second the windows are evaluated: an upstream that has at least
 `min_requests` in the window and whose error rate (5xx, timeouts, unreachable,
 contract violations) or p99 latency breaches the limits, while another serving
-upstream does not, is rolled back: its weight is held at 0 until the config
-changes or an admin resets it. The last serving upstream is never rolled back:
-with nothing to fall back to, pulling it would only turn errors into outages.
+upstream does not on at least `min_requests` of its own, is rolled back: its
+weight is held at 0 until the config changes or an admin resets it. The last
+serving upstream is never rolled back: with nothing to fall back to, pulling it
+would only turn errors into outages.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 import time
 from collections import deque
@@ -20,35 +22,61 @@ from dataclasses import dataclass, field
 from shimgw.config import RollbackConfig
 
 log = logging.getLogger("shimgw")
-# Windows are judged at most this often: sorting a window for its p99 on every
-# answer would cost more than the answers themselves.
+# Windows are judged at most this often: even summing histograms on every answer
+# would cost more than it tells.
 EVALUATE_EVERY_S = 0.25
+
+
+# Latency histogram bounds (ms), ~12 % apart: a p99 read from them is within one
+# bucket of the truth, at a fixed cost however many requests the window holds.
+_BOUNDS: tuple[float, ...] = tuple(round(0.5 * 1.12**i, 3) for i in range(110))
+
+
+@dataclass(slots=True)
+class _Second:
+    at: int
+    count: int = 0
+    errors: int = 0
+    latency: list[int] = field(default_factory=lambda: [0] * (len(_BOUNDS) + 1))
 
 
 @dataclass(slots=True)
 class Window:
-    events: deque[tuple[float, float, bool]] = field(default_factory=deque)  # at, ms, failed
+    """One upstream's rolling window, in one-second slices with a latency histogram each."""
+
+    seconds: deque[_Second] = field(default_factory=deque)
     total: int = 0
     errors: int = 0
     consecutive_probe_failures: int = 0
 
     def add(self, at: float, ms: float, failed: bool) -> None:
-        self.events.append((at, ms, failed))
+        second = int(at)
+        if not self.seconds or self.seconds[-1].at != second:
+            self.seconds.append(_Second(second))
+        current = self.seconds[-1]
+        current.count += 1
+        current.latency[bisect.bisect_left(_BOUNDS, ms)] += 1
         self.total += 1
-        self.errors += failed
+        if failed:
+            current.errors += 1
+            self.errors += 1
 
     def trim(self, horizon: float) -> None:
-        while self.events and self.events[0][0] < horizon:
-            self.events.popleft()
+        while self.seconds and self.seconds[0].at < int(horizon):
+            self.seconds.popleft()
 
     def stats(self) -> tuple[int, float, float]:
-        """(requests, error rate, p99 ms) over what is in the window."""
-        n = len(self.events)
+        """(requests, error rate, p99 ms — the upper bound of its bucket) in the window."""
+        n = sum(s.count for s in self.seconds)
         if n == 0:
             return 0, 0.0, 0.0
-        failures = sum(1 for e in self.events if e[2])
-        latencies = sorted(e[1] for e in self.events)
-        p99 = latencies[min(n - 1, int(n * 0.99))]
+        failures = sum(s.errors for s in self.seconds)
+        wanted, seen = n * 0.99, 0
+        for index in range(len(_BOUNDS) + 1):
+            seen += sum(s.latency[index] for s in self.seconds)
+            if seen >= wanted:
+                break
+        p99 = _BOUNDS[index] if index < len(_BOUNDS) else float("inf")
         return n, failures / n, p99
 
 
@@ -104,16 +132,19 @@ class RollbackTracker:
         now = self.clock() if now is None else now
         horizon = now - self.config.window_s
         live = [n for n in serving if n not in self.disabled and n in self.windows]
-        verdicts = {}
+        verdicts, proven = {}, set()
         for name in live:
             window = self.windows[name]
             window.trim(horizon)
-            verdicts[name] = self._breach(*window.stats())
+            stats = window.stats()
+            verdicts[name] = self._breach(*stats)
+            if verdicts[name] is None and stats[0] >= self.config.min_requests:
+                proven.add(name)
         for name in live:
             reason = verdicts[name]
-            healthy_others = [
-                o for o in live if o != name and verdicts[o] is None and o not in self.disabled
-            ]
+            # Only pull an upstream when another one has shown, on enough requests, that
+            # it does better: an idle canary is no proof that stable is the problem.
+            healthy_others = [o for o in proven if o != name and o not in self.disabled]
             if reason is not None and healthy_others:
                 self._roll_back(name, reason[0], reason[1], now)
 
