@@ -91,6 +91,7 @@ class Config:
     log_level: str
     access_log: bool
     trace_sample_ratio: float
+    upstream_transport: str = "fast"  # fast | aiohttp
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -293,6 +294,14 @@ def parse_config(raw: Any, *, base: Path, source: Path | None = None, digest: st
     tracing = top.sub("tracing")
     ratio = tracing.get("sample_ratio", _fraction, 0.0)
     tracing.done()
+    transport = top.get("upstream_transport", _choice("fast", "aiohttp"), "fast")
+    if transport == "fast":
+        for name, up in upstreams.items():
+            if not up.url.startswith("http://"):
+                raise ConfigError(
+                    f"upstreams.{name}.url",
+                    "https needs `upstream_transport: aiohttp` (the fast transport is plain http)",
+                )
     top.done()
     return Config(
         source,
@@ -314,6 +323,7 @@ def parse_config(raw: Any, *, base: Path, source: Path | None = None, digest: st
         level,
         access,
         ratio,
+        transport,
         MappingProxyType(raw or {}),
     )
 

@@ -40,6 +40,7 @@ from shimgw.errors import ConfigError
 from shimgw.observe import Metrics
 from shimgw.rollback import RollbackEvent, RollbackTracker
 from shimgw.snapshot import Snapshot, build_snapshot
+from shimgw.transport import FastUpstream
 from shimgw.upstream import HttpUpstream, Upstream
 
 log = logging.getLogger("shimgw")
@@ -49,6 +50,14 @@ ADMIN_TOKEN_HEADER = "X-Shimgw-Admin-Token"
 
 
 def http_upstream(upstream: UpstreamConfig, config: Config) -> Upstream:
+    if config.upstream_transport == "fast":
+        return FastUpstream(
+            upstream.name,
+            upstream.url,
+            connect_timeout=config.connect_timeout,
+            total_timeout=config.total_timeout,
+            max_body_bytes=config.max_upstream_body_bytes,
+        )
     return HttpUpstream(
         upstream.name,
         upstream.url,
@@ -195,16 +204,17 @@ class Runtime:
         upstreams: dict[str, Upstream] = {}
         for name, up in config.upstreams.items():
             kept = old.get(name)
+            transport = FastUpstream if config.upstream_transport == "fast" else HttpUpstream
             if (
                 kept is not None
-                and isinstance(kept, HttpUpstream)
+                and (type(kept) is transport or not isinstance(kept, FastUpstream | HttpUpstream))
                 and kept.same_as(
                     up.url,
                     config.connect_timeout,
                     config.total_timeout,
                     config.max_upstream_body_bytes,
                 )
-            ) or (kept is not None and not isinstance(kept, HttpUpstream) and kept.url == up.url):
+            ):
                 upstreams[name] = old.pop(name)
             else:
                 upstreams[name] = self._factory(up, config)

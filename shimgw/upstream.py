@@ -27,6 +27,12 @@ class Upstream(Protocol):
 
     async def send(self, request: V2Request, headers: Mapping[str, str]) -> V2Response: ...
 
+    def same_as(
+        self, url: str, connect_timeout: float, total_timeout: float, max_body_bytes: int
+    ) -> bool:
+        """Whether a reload with these settings may keep this upstream (and its pool)."""
+        ...
+
     async def close(self) -> None: ...
 
 

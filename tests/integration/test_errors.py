@@ -100,18 +100,23 @@ async def test_authorization_never_comes_back(gateway: Gateway, store: RunStore)
     ],
     ids=["closed", "garbage", "truncated"],
 )
-async def test_broken_transport_is_502(gateway: Gateway, store: RunStore, fault: Fault) -> None:
+@pytest.mark.parametrize("transport", ["fast", "aiohttp"])
+async def test_broken_transport_is_502(
+    make_gateway: GatewayFactory, store: RunStore, fault: Fault, transport: str
+) -> None:
+    gateway = await make_gateway(upstream_transport=transport)
     store.inject(fault)
     answer = await gateway.call("GET", "/api/v1/jobs/1")
     assert answer.status == 502
     assert answer.json["code"] == 502
 
 
-async def test_unreachable_upstream_is_502(make_gateway: GatewayFactory) -> None:
+@pytest.mark.parametrize("transport", ["fast", "aiohttp"])
+async def test_unreachable_upstream_is_502(make_gateway: GatewayFactory, transport: str) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead = s.getsockname()[1]  # bound but never listening: connections are refused
-        gateway = await make_gateway()
+        gateway = await make_gateway(upstream_transport=transport)
         runtime = gateway.service.runtime
         config = dict(runtime.current.config.raw)
         config["upstreams"] = {"stable": {"url": f"http://127.0.0.1:{dead}", "weight": 1}}
@@ -122,20 +127,25 @@ async def test_unreachable_upstream_is_502(make_gateway: GatewayFactory) -> None
     assert "unreachable" in answer.json["error"]
 
 
-async def test_slow_answer_is_504(gateway: Gateway, store: RunStore) -> None:
+@pytest.mark.parametrize("transport", ["fast", "aiohttp"])
+async def test_slow_answer_is_504(
+    make_gateway: GatewayFactory, store: RunStore, transport: str
+) -> None:
+    gateway = await make_gateway(upstream_transport=transport)
     store.inject(Fault(operation="getRun", delay=3.0))  # timeouts.total is 2 s in tests
     answer = await gateway.call("GET", "/api/v1/jobs/1")
     assert answer.status == 504
 
 
-async def test_silent_listener_is_504(make_gateway: GatewayFactory) -> None:
+@pytest.mark.parametrize("transport", ["fast", "aiohttp"])
+async def test_silent_listener_is_504(make_gateway: GatewayFactory, transport: str) -> None:
     async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await asyncio.sleep(5)
         writer.close()
 
     server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    gateway = await make_gateway()
+    gateway = await make_gateway(upstream_transport=transport)
     config = dict(gateway.service.runtime.current.config.raw)
     config["upstreams"] = {"stable": {"url": f"http://127.0.0.1:{port}", "weight": 1}}
     config["timeouts"] = {"connect": 0.5, "total": 1}

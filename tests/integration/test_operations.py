@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from gwsupport import Gateway
+from gwsupport import Gateway, GatewayFactory
 
 from shimgw.reference import Health, LogEntry, Run, RunStore
 
@@ -277,3 +277,21 @@ async def test_run_created_through_gateway_is_readable(gateway: Gateway, store: 
     again = (await gateway.call("GET", f"/api/v1/jobs/{created['job_id']}")).json
     assert again == created
     assert isinstance(store.get_run(created["job_id"]), Run)
+
+
+@pytest.mark.parametrize("transport", ["fast", "aiohttp"])
+async def test_both_transports_carry_every_part(
+    make_gateway: GatewayFactory, store: RunStore, transport: str
+) -> None:
+    gateway = await make_gateway(upstream_transport=transport)
+    created = await gateway.call(
+        "POST", "/api/v1/jobs", json={"name": "n", "engine": "spark", "owner": "o w+=ü"}
+    )
+    assert created.status == 201 and created.json["owner"] == "o w+=ü"
+    page = await gateway.call("GET", "/api/v1/jobs", params={"owner": "o w+=ü", "per_page": "5"})
+    assert [j["job_id"] for j in page.json["jobs"]] == [created.json["job_id"]]
+    patched = await gateway.call(
+        "PUT", f"/api/v1/jobs/{created.json['job_id']}/priority", json={"priority": "low"}
+    )
+    assert patched.json["priority"] == "low"
+    assert (await gateway.call("DELETE", "/api/v1/jobs/6")).status == 204

@@ -1,0 +1,288 @@
+"""A lean HTTP/1.1 keep-alive client for the /v2 hop (the default upstream transport).
+
+Why not aiohttp's ClientSession here: profiling the gateway showed a third of
+its CPU per request inside ClientSession (request and response objects,
+header multidicts, timers, tracing hooks) for a hop that is always the same
+shape: one small JSON request to one known host, one small answer. This
+client writes the request bytes itself and parses the answer with httptools
+(the C parser uvicorn uses), over asyncio protocols kept in a LIFO pool.
+`upstreams.*` can still use aiohttp's client with `upstream_transport: aiohttp`.
+
+Failure mapping is the same as for the aiohttp transport: no connection in
+`connect` seconds or no whole answer in `total` seconds → `UpstreamTimeout`;
+refused, reset, closed mid-answer, unparseable, or over the size limit →
+`UpstreamUnavailable`. A connection that failed in any way is never reused.
+An idempotent call whose reused keep-alive connection was closed before a
+single byte came back is retried once on a fresh connection (the server may
+close an idle connection just as we write to it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Mapping
+from urllib.parse import quote, urlsplit
+
+import httptools
+import orjson
+
+from shimgw.errors import UntranslatableRequest, UpstreamTimeout, UpstreamUnavailable
+from shimgw.httpio import over_limit
+from shimgw.messages import V2Request, V2Response
+from shimgw.translate.transforms import ABSENT
+
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+
+
+class _Closed(Exception):
+    """The connection ended before a whole answer; `received` says if any byte came."""
+
+    def __init__(self, received: bool) -> None:
+        super().__init__("connection closed")
+        self.received = received
+
+
+class _Stop(Exception):
+    """Raised from a parser callback to abandon an answer."""
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; one request at a time."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.used = False
+        self._waiter: asyncio.Future[V2Response] | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self._parser = httptools.HttpResponseParser(self)
+        self._headers: dict[str, str] = {}
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._status = 0
+        self._received = False
+        self._keep_alive = False
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._received = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            # A callback that stopped the parse (over the limit) has already failed the
+            # waiter with the real reason; this only reaches a waiter still open.
+            self._fail(UpstreamUnavailable(f"unreadable answer: {exc}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail(_Closed(self._received))
+
+    # httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        self._headers[key] = f"{self._headers[key]}, {text}" if key in self._headers else text
+
+    def on_headers_complete(self) -> None:
+        self._status = self._parser.get_status_code()
+        self._keep_alive = self._parser.should_keep_alive()
+        declared = self._headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.limit:
+            self._stop(int(declared))
+
+    def on_body(self, body: bytes) -> None:
+        self._size += len(body)
+        if self._size > self.limit:
+            self._stop(None)
+        self._chunks.append(body)
+
+    def _stop(self, declared: int | None) -> None:
+        self._fail(UpstreamUnavailable(over_limit(declared, self.limit)))
+        raise _Stop  # makes httptools stop parsing this connection's bytes
+
+    def on_message_complete(self) -> None:
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        body = b"".join(self._chunks)
+        headers = self._headers
+        encoding = headers.get("content-encoding", "identity").lower()
+        if encoding != "identity":
+            try:
+                body = _decode(body, encoding)
+            except (zlib.error, ValueError) as exc:
+                waiter.set_exception(UpstreamUnavailable(f"undecodable {encoding} body: {exc}"))
+                return
+        ctype = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if not self._keep_alive:
+            self._close()
+        waiter.set_result(V2Response(self._status, headers, ctype, body))
+
+    def _fail(self, exc: Exception) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+        self._close()
+
+    def _close(self) -> None:
+        self.closed = True
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    async def exchange(self, data: bytes) -> V2Response:
+        if self.transport is None or self.closed:
+            raise _Closed(False)
+        self._reset()
+        self._waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(data)
+        try:
+            return await self._waiter
+        finally:
+            self._waiter = None
+
+
+def _decode(body: bytes, encoding: str) -> bytes:
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompress(body, 16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        return zlib.decompress(body)
+    raise ValueError("unsupported content encoding")
+
+
+def _query_string(query: list[tuple[str, str]]) -> str:
+    return "&".join(f"{quote(k, safe='-._~')}={quote(v, safe='-._~')}" for k, v in query)
+
+
+class FastUpstream:
+    """An upstream over pooled `_Connection`s; same contract as `HttpUpstream`."""
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        *,
+        connect_timeout: float,
+        total_timeout: float,
+        max_body_bytes: int,
+        pool_size: int = 256,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "http":
+            raise ValueError(
+                "the fast transport speaks plain http; use upstream_transport: aiohttp"
+            )
+        self.name, self.url = name, url
+        self.connect_timeout, self.total_timeout = connect_timeout, total_timeout
+        self.max_body_bytes = max_body_bytes
+        self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
+        self._prefix = parts.path.rstrip("/")
+        self._host_header = parts.netloc
+        self._idle: list[_Connection] = []
+        self._pool_size = pool_size
+        self._all: set[_Connection] = set()
+
+    def same_as(
+        self, url: str, connect_timeout: float, total_timeout: float, max_body_bytes: int
+    ) -> bool:
+        return (self.url, self.connect_timeout, self.total_timeout, self.max_body_bytes) == (
+            url,
+            connect_timeout,
+            total_timeout,
+            max_body_bytes,
+        )
+
+    def _encode(self, request: V2Request, headers: Mapping[str, str]) -> bytes:
+        target = self._prefix + request.path
+        pairs = request.query_pairs()
+        if pairs:
+            target = f"{target}?{_query_string(pairs)}"
+        body = orjson.dumps(request.body) if request.body is not ABSENT else b""
+        lines = [f"{request.method} {target} HTTP/1.1", f"Host: {self._host_header}"]
+        for name, value in headers.items():
+            if "\r" in value or "\n" in value:
+                raise UntranslatableRequest(f"header {name}: a line break cannot be sent")
+            lines.append(f"{name}: {value}")
+        if body or request.method in ("POST", "PUT", "PATCH"):
+            lines.append(f"Content-Length: {len(body)}")
+        head = "\r\n".join(lines).encode("latin-1", errors="strict") + b"\r\n\r\n"
+        return head + body
+
+    async def send(self, request: V2Request, headers: Mapping[str, str]) -> V2Response:
+        try:
+            data = self._encode(request, headers)
+        except UnicodeEncodeError as exc:
+            raise UntranslatableRequest("a header cannot be sent as HTTP/1.1 text") from exc
+        try:
+            async with asyncio.timeout(self.total_timeout):
+                return await self._send(data, retry=request.method in _IDEMPOTENT)
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"orchestrator ({self.name}) did not answer in time") from exc
+
+    async def _send(self, data: bytes, *, retry: bool) -> V2Response:
+        while True:
+            connection = await self._acquire()
+            reused = connection.used
+            connection.used = True
+            try:
+                answer = await connection.exchange(data)
+            except _Closed as closed:
+                if retry and reused and not closed.received:
+                    retry = False
+                    continue
+                raise UpstreamUnavailable(
+                    f"orchestrator ({self.name}) closed the connection mid-answer"
+                ) from None
+            except UpstreamUnavailable as exc:
+                raise UpstreamUnavailable(f"orchestrator ({self.name}): {exc.message}") from exc
+            except BaseException:
+                connection._close()  # cancelled or timed out: its answer may still come
+                raise
+            finally:
+                self._release(connection)
+            return answer
+
+    async def _acquire(self) -> _Connection:
+        while self._idle:
+            connection = self._idle.pop()
+            if not connection.closed:
+                return connection
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                _, protocol = await loop.create_connection(
+                    lambda: _Connection(self.max_body_bytes), self._host, self._port
+                )
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"orchestrator ({self.name}): no connection in time") from exc
+        except OSError as exc:
+            raise UpstreamUnavailable(
+                f"orchestrator ({self.name}) unreachable: {type(exc).__name__}"
+            ) from exc
+        self._all.add(protocol)
+        return protocol
+
+    def _release(self, connection: _Connection) -> None:
+        if connection.closed:
+            self._all.discard(connection)
+        elif len(self._idle) < self._pool_size:
+            self._idle.append(connection)
+        else:
+            connection._close()
+            self._all.discard(connection)
+
+    async def close(self) -> None:
+        for connection in list(self._all):
+            connection._close()
+        self._all.clear()
+        self._idle.clear()
+
+    def __repr__(self) -> str:
+        return f"FastUpstream({self.name!r}, {self.url!r})"
