@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections.abc import Mapping
+from typing import cast
 from urllib.parse import quote, urlsplit
 
 import httptools
@@ -69,8 +70,8 @@ class _Connection(asyncio.Protocol):
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, but speak its API.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self._received = True
