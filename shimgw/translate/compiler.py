@@ -47,19 +47,15 @@ _ARITH: Mapping[str, Callable[[Any, Any], Any]] = {
 
 def compile_value(value: Value) -> Evaluator:
     base = _compile_base(value.base)
-    steps = tuple(compile_step(s) for s in value.pipe)
     default = value.default
-    if not steps and default is ABSENT:
+    if not value.pipe and default is ABSENT:
         return base
-    if len(steps) == 1:
-        # The common shape (one transform): one closure call fewer per value.
-        (only,) = steps
-
-        def run_one(ctx: Ctx, it: Any) -> Any:
-            result = base(ctx, it)
-            return default if result is ABSENT else only(ctx, result)
-
-        return run_one
+    plain = [_plain(s) for s in value.pipe]
+    if all(fn is not None for fn in plain):
+        # Value transforms only (the common case): call them directly, one or two
+        # unrolled, so a field costs as few Python calls as it can.
+        return _compile_plain(base, tuple(fn for fn in plain if fn is not None), default)
+    steps = tuple(compile_step(s) for s in value.pipe)
 
     def run(ctx: Ctx, it: Any) -> Any:
         result = base(ctx, it)
@@ -67,6 +63,38 @@ def compile_value(value: Value) -> Evaluator:
             return default
         for step in steps:
             result = step(ctx, result)
+        return result
+
+    return run
+
+
+def _plain(step: Step) -> Callable[[Any], Any] | None:
+    """The step as a function of the value alone, when it needs nothing else."""
+    if isinstance(step, Each | Filter | Apply):
+        return None
+    if isinstance(step, tf.Simple):
+        return step.fn
+    return step.apply
+
+
+def _compile_plain(
+    base: Evaluator, fns: tuple[Callable[[Any], Any], ...], default: Any
+) -> Evaluator:
+    if not fns:
+        return lambda ctx, it: default if (r := base(ctx, it)) is ABSENT else r
+    if len(fns) == 1:
+        (f,) = fns
+        return lambda ctx, it: default if (r := base(ctx, it)) is ABSENT else f(r)
+    if len(fns) == 2:
+        f, g = fns
+        return lambda ctx, it: default if (r := base(ctx, it)) is ABSENT else g(f(r))
+
+    def run(ctx: Ctx, it: Any) -> Any:
+        result = base(ctx, it)
+        if result is ABSENT:
+            return default
+        for fn in fns:
+            result = fn(result)
         return result
 
     return run
@@ -115,6 +143,17 @@ def _compile_from(node: From) -> Evaluator:
             return it.get(only, ABSENT) if type(it) is dict else walk(ctx, it)
 
         return field
+    if root == "it" and len(path) == 2:
+        first, second = path
+
+        def nested(ctx: Ctx, it: Any) -> Any:
+            if type(it) is dict:
+                inner = it.get(first, ABSENT)
+                if type(inner) is dict:
+                    return inner.get(second, ABSENT)
+            return walk(ctx, it)
+
+        return nested
     return walk
 
 
