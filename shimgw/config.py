@@ -23,6 +23,7 @@ from shimgw.errors import ConfigError
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it
 
 T = TypeVar("T")
+DEFAULT_ADMIN_PORT: int | None = 9180
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +176,13 @@ def _port(value: Any, key: str) -> int:
     return port
 
 
+def _admin_port(value: Any, key: str) -> int | None:
+    """A port, or `off` (YAML false) for no admin listener at all."""
+    if value is False or value == "off":
+        return None
+    return _port(value, key)
+
+
 def _choice(*options: str) -> Callable[[Any, str], str]:
     def check(value: Any, key: str) -> str:
         if value not in options:
@@ -268,7 +276,7 @@ def parse_config(raw: Any, *, base: Path, source: Path | None = None, digest: st
     admin_r = top.sub("admin")
     admin = AdminConfig(
         admin_r.get("host", _str, "127.0.0.1"),
-        admin_r.get("port", _port, None),
+        admin_r.get("port", _admin_port, DEFAULT_ADMIN_PORT),
         admin_r.get("token_env", _str, "SHIMGW_ADMIN_TOKEN"),
     )
     admin_r.done()

@@ -18,7 +18,7 @@ from typing import Any
 from shimgw import resources
 from shimgw.config import Config
 from shimgw.contracts.document import Contract, load_contract
-from shimgw.contracts.reference import load_openapi
+from shimgw.contracts.reference import validate_document
 from shimgw.contracts.validators import (
     Phase1RequestCheck,
     Phase2RequestCheck,
@@ -100,7 +100,7 @@ def build_snapshot(config: Config, previous: Snapshot | None = None) -> Snapshot
     phase2 = load_contract(phase2_path, "contracts.phase2")
     for contract in (phase1, phase2):
         if contract.sha256 not in _VALIDATED:
-            load_openapi(contract.source, contract.name)
+            validate_document(contract.source, contract.name)
             _VALIDATED.add(contract.sha256)
     translations = load_translations(folder)
     problems = check_translations(translations, phase1, phase2).problems

@@ -52,6 +52,18 @@ def test_serve_refuses_bad_config_in_one_line(tmp_path: Path, content: str, frag
     assert fragment in lines[0] and "Traceback" not in result.stderr
 
 
+def test_serve_refuses_a_contract_openapi_core_rejects(tmp_path: Path) -> None:
+    # The serving process never imports openapi-core: the check runs in a child process.
+    (tmp_path / "p2.yaml").write_text("openapi: 3.1.0\ninfo: {}\npaths: {}\n")
+    path = tmp_path / "c.yaml"
+    path.write_text("upstreams: {s: {url: 'http://x'}}\ncontracts: {phase2: p2.yaml}\n")
+    result = run("serve", "--config", str(path))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("shimgw: contracts.phase2: ")
+    assert "not a valid OpenAPI document" in lines[0]
+
+
 def test_serve_missing_file() -> None:
     result = run("serve", "--config", "/nonexistent/shimgw.yaml")
     assert result.returncode == 2 and "cannot read" in result.stderr

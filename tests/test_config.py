@@ -28,7 +28,8 @@ def test_defaults() -> None:
     )
     assert config.validate_responses == "enforce"
     assert config.routing.key == "header:X-Api-Key"
-    assert config.admin.port is None
+    assert config.admin.port == 9180
+    assert parse({**GOOD, "admin": {"port": "off"}}).admin.port is None
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.port = 1  # type: ignore[misc]
 
