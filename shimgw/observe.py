@@ -31,7 +31,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")  # \Z: no trailing newline
 
 log = logging.getLogger("shimgw")
 access_log = logging.getLogger("shimgw.access")

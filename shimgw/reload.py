@@ -118,7 +118,8 @@ class Runtime:
         return (
             token is not None
             and supplied is not None
-            and hmac.compare_digest(token.encode(), supplied.encode())
+            # Header text may carry undecodable bytes (surrogates): never let them raise.
+            and hmac.compare_digest(token.encode(), supplied.encode("utf-8", "surrogatepass"))
         )
 
     def admin_ok(self, supplied: str | None) -> bool:
@@ -154,10 +155,12 @@ class Runtime:
             self.metrics.weight.labels(name).set(weight)
             self.metrics.rolled_back.labels(name).set(1 if name in self.rollback.disabled else 0)
 
-    def reset_rollback(self) -> None:
+    def reset_rollback(self, reason: str = "admin") -> None:
         self.rollback.reset()
         self._publish_weights()
-        log.warning("rollback reset by admin")
+        log.warning("rollback reset", extra={"fields": {"reason": reason, "pid": os.getpid()}})
+        if self._reload_hook is not None and reason == "admin":
+            self._reload_hook("admin-reset")
 
     # --- reload -------------------------------------------------------------------------
 
@@ -171,7 +174,12 @@ class Runtime:
             previous = self.current
             try:
                 snapshot = await asyncio.to_thread(_build_from, source, previous)
-            except ConfigError as exc:
+            except Exception as exc:
+                # A ConfigError names its key; anything else is a file the parsers did not
+                # foresee. Either way the reload is refused and the old snapshot serves.
+                if not isinstance(exc, ConfigError):
+                    log.exception("reload failed unexpectedly")
+                    exc = ConfigError(str(source), f"cannot be loaded: {type(exc).__name__}: {exc}")
                 self.last_error, self.last_error_at = str(exc), time.time()
                 self.metrics.reloads.labels("refused").inc()
                 log.error(

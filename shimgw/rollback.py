@@ -114,7 +114,12 @@ class RollbackTracker:
         self.disabled = self.disabled & frozenset(names) if keep_state else frozenset()
 
     def reset(self) -> None:
+        """An admin's reset: back to configured weights, judged on fresh windows only
+        (the errors that caused the rollback would otherwise trigger it again at once)."""
         self.disabled = frozenset()
+        for window in self.windows.values():
+            window.seconds.clear()
+            window.consecutive_probe_failures = 0
 
     def record(self, upstream: str, seconds: float, failed: bool, serving: Iterable[str]) -> None:
         window = self.windows.get(upstream)

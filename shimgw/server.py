@@ -99,7 +99,13 @@ class Gateway:
         try:
             op_id, params = snapshot.routes.match(request.method, request.path)
             op = snapshot.operations[op_id]
-            body = await _read_body(request, snapshot.config.max_body_bytes)
+            # An operation without a body ignores one (aiohttp drains or drops it), so a
+            # stray body cannot earn a 400 that such an operation never promises.
+            body = (
+                await _read_body(request, snapshot.config.max_body_bytes)
+                if op.request_check.body
+                else b""
+            )
             parsed = op.request_check.parse(
                 params, request.query, headers, request.content_type, body
             )
@@ -110,11 +116,15 @@ class Gateway:
                 raise InternalError(f"{op_id}: a local operation gave no answer")
             op.call_check.check(call)
             upstream_name = self.runtime.choose(snapshot, op_id, request)
-            answer = await self._send(snapshot, upstream_name, call)
-            response = self._translate(snapshot, op, parsed, answer, upstream_name, rid)
+            answer, elapsed = await self._send(snapshot, upstream_name, call)
+            response = self._translate(snapshot, op, parsed, answer, upstream_name, rid, elapsed)
             status = response.status
             return response
-        except GatewayError as error:
+        except GatewayError as raised:
+            error = raised
+            if op_id != "-" and error.status not in snapshot.operations[op_id].plan.promised:
+                # A Phase 1 client is never sent a status its operation does not list.
+                error = InternalError(error.message)
             status = error.status
             if isinstance(error, UpstreamError | UpstreamTimeout) or status >= 500:
                 log.warning(
@@ -155,7 +165,11 @@ class Gateway:
                     },
                 )
 
-    async def _send(self, snapshot: Snapshot, name: str, call: V2Request) -> V2Response:
+    async def _send(
+        self, snapshot: Snapshot, name: str, call: V2Request
+    ) -> tuple[V2Response, float]:
+        """The answer and how long it took; a transport failure is recorded here, an
+        answer once its contract check has said whether it counts as an error."""
         upstream = snapshot.upstreams[name]
         started = time.perf_counter()
         try:
@@ -168,11 +182,7 @@ class Gateway:
             self.runtime.record(name, time.perf_counter() - started, failed=True)
             self.metrics.upstream_errors.labels(name, "unreachable").inc()
             raise
-        failed = answer.status >= 500
-        self.runtime.record(name, time.perf_counter() - started, failed=failed)
-        if failed:
-            self.metrics.upstream_errors.labels(name, "5xx").inc()
-        return answer
+        return answer, time.perf_counter() - started
 
     def _translate(
         self,
@@ -182,8 +192,10 @@ class Gateway:
         answer: V2Response,
         upstream_name: str,
         rid: str,
+        elapsed: float,
     ) -> web.Response:
         mode = snapshot.config.validate_responses
+        violation: UpstreamContractViolation | None = None
         data: Any
         if mode == "off" or op.answer_check is None:
             data = _lenient_decode(answer)
@@ -192,24 +204,30 @@ class Gateway:
                 data = op.answer_check.check(
                     answer.status, answer.headers, answer.content_type, answer.body
                 )
-            except UpstreamContractViolation as violation:
-                self.metrics.violations.labels("phase2", op.plan.operation).inc()
-                self.metrics.upstream_errors.labels(upstream_name, "contract").inc()
-                self.runtime.record(upstream_name, 0.0, failed=True)
-                if mode == "enforce":
-                    raise
-                log.warning(
-                    "contract violation (report mode)",
-                    extra={
-                        "fields": {
-                            "request_id": rid,
-                            "operation": op.plan.operation,
-                            "upstream": upstream_name,
-                            "error": violation.message,
-                        }
-                    },
-                )
-                data = _lenient_decode(answer)
+            except UpstreamContractViolation as exc:
+                violation, data = exc, _lenient_decode(answer)
+        # One record per answer, for the rollback windows: 5xx and contract breaks are errors.
+        self.runtime.record(
+            upstream_name, elapsed, failed=answer.status >= 500 or violation is not None
+        )
+        if answer.status >= 500:
+            self.metrics.upstream_errors.labels(upstream_name, "5xx").inc()
+        if violation is not None:
+            self.metrics.violations.labels("phase2", op.plan.operation).inc()
+            self.metrics.upstream_errors.labels(upstream_name, "contract").inc()
+            if mode == "enforce":
+                raise violation
+            log.warning(
+                "contract violation (report mode)",
+                extra={
+                    "fields": {
+                        "request_id": rid,
+                        "operation": op.plan.operation,
+                        "upstream": upstream_name,
+                        "error": violation.message,
+                    }
+                },
+            )
         answer = V2Response(answer.status, answer.headers, answer.content_type, answer.body, data)
         result = to_phase1(op.plan, snapshot.errors, parsed, answer)
         headers = dict(result.headers)
@@ -233,6 +251,19 @@ def _lenient_decode(answer: V2Response) -> Any:
 def build_app(gateway: Gateway) -> web.Application:
     # Our own route table decides 404/405, so aiohttp gets one catch-all route;
     # the body limit is enforced per snapshot by the handler, not by aiohttp.
-    app = web.Application(client_max_size=1 << 40, handler_args={"max_field_size": 16384})
-    app.router.add_route("*", "/{tail:.*}", gateway.handle)
-    return app
+    return web.Application(
+        client_max_size=1 << 40,
+        handler_args={"max_field_size": 16384, "max_line_size": 16384},
+        middlewares=[_everything_is_ours(gateway)],
+    )
+
+
+def _everything_is_ours(gateway: Gateway) -> Any:
+    # A middleware rather than a catch-all route: aiohttp's router would answer paths it
+    # cannot match (a decoded %0A, `OPTIONS *`) with its own plain-text 404, without the
+    # Phase 1 body or X-Request-ID.
+    @web.middleware
+    async def handle(request: web.Request, handler: Any) -> web.StreamResponse:
+        return await gateway.handle(request)
+
+    return handle

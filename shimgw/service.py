@@ -114,6 +114,8 @@ class Service:
             await asyncio.sleep(WATCH_INTERVAL_S)
             now = _fingerprint(watched_files(self.runtime))
             if now != seen:
+                # Fingerprint first: a refused file is not retried until it changes again.
+                seen = now
                 await self.runtime.reload("file change")
                 seen = _fingerprint(watched_files(self.runtime))
 
@@ -156,9 +158,15 @@ async def run_until_signalled(service: Service) -> None:
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(
-        signal.SIGHUP, lambda: asyncio.ensure_future(service.runtime.reload("SIGHUP"))
-    )
+    pending: set[asyncio.Task[bool]] = set()
+
+    def reload_on_signal() -> None:
+        task = asyncio.ensure_future(service.runtime.reload("SIGHUP"))
+        pending.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(pending.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload_on_signal)
+    loop.add_signal_handler(signal.SIGUSR1, lambda: service.runtime.reset_rollback("SIGUSR1"))
     await service.start()
     try:
         await stop.wait()

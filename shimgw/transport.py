@@ -74,6 +74,11 @@ class _Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        if self._waiter is None or self._waiter.done():
+            # Bytes nobody asked for (a late or extra answer): this connection's framing
+            # can no longer be trusted, so it must never carry another request.
+            self._close()
+            return
         self._received = True
         try:
             self._parser.feed_data(data)
@@ -84,6 +89,15 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        headers = self._headers
+        if (
+            self._waiter is not None
+            and self._status >= 200
+            and "content-length" not in headers
+            and "transfer-encoding" not in headers
+        ):
+            # An answer without a length ends with the connection (RFC 9112 §6.3).
+            self.on_message_complete()
         self._fail(_Closed(self._received))
 
     # httptools callbacks
@@ -112,6 +126,12 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         waiter = self._waiter
         if waiter is None or waiter.done():
+            self._close()  # a second answer to one request: never trust this connection again
+            return
+        if 100 <= self._status < 200:
+            # An interim answer (100 Continue, 103 Early Hints): the final one follows on
+            # the same connection (RFC 9110 §15.2).
+            self._headers, self._chunks, self._size, self._status = {}, [], 0, 0
             return
         body = b"".join(self._chunks)
         headers = self._headers
@@ -187,6 +207,7 @@ class FastUpstream:
         self._prefix = parts.path.rstrip("/")
         self._host_header = parts.netloc
         self._idle: list[_Connection] = []
+        self._retired = False  # after close(): still answers stragglers, pools nothing
         self._pool_size = pool_size
         self._all: set[_Connection] = set()
 
@@ -213,7 +234,8 @@ class FastUpstream:
             lines.append(f"{name}: {value}")
         if body or request.method in ("POST", "PUT", "PATCH"):
             lines.append(f"Content-Length: {len(body)}")
-        head = "\r\n".join(lines).encode("latin-1", errors="strict") + b"\r\n\r\n"
+        # Header values go out as the bytes the client sent (aiohttp decoded them as UTF-8).
+        head = "\r\n".join(lines).encode("utf-8", errors="surrogateescape") + b"\r\n\r\n"
         return head + body
 
     async def send(self, request: V2Request, headers: Mapping[str, str]) -> V2Response:
@@ -271,7 +293,8 @@ class FastUpstream:
         return protocol
 
     def _release(self, connection: _Connection) -> None:
-        if connection.closed:
+        if connection.closed or self._retired:
+            connection._close()
             self._all.discard(connection)
         elif len(self._idle) < self._pool_size:
             self._idle.append(connection)
@@ -280,6 +303,9 @@ class FastUpstream:
             self._all.discard(connection)
 
     async def close(self) -> None:
+        # A request that began on an older snapshot may still come through here after a
+        # reload retired this pool; it gets a connection of its own, closed after use.
+        self._retired = True
         for connection in list(self._all):
             connection._close()
         self._all.clear()

@@ -74,9 +74,12 @@ async def _worker_main(snapshot: Any, *, index: int, workers: int) -> None:
 
 
 def _tell_parent(reason: str) -> None:
-    """After an admin or file-triggered reload in one worker, let the parent reload them all."""
-    if reason == "admin":  # file changes are seen by every worker's own watcher
+    """After an admin reload or rollback reset in worker 0, let the parent tell them all
+    (SIGHUP: reload; SIGUSR1: reset rollbacks). File changes every worker sees itself."""
+    if reason == "admin":
         os.kill(os.getppid(), signal.SIGHUP)
+    elif reason == "admin-reset":
+        os.kill(os.getppid(), signal.SIGUSR1)
 
 
 def _supervise(snapshot: Any, workers: int, run: Runner) -> int:
@@ -85,8 +88,11 @@ def _supervise(snapshot: Any, workers: int, run: Runner) -> int:
     def spawn(index: int) -> None:
         pid = os.fork()
         if pid == 0:  # the worker
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
                 signal.signal(sig, signal.SIG_DFL)
+            # Until its loop installs handlers, a reload or reset signal must not kill it.
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            signal.signal(signal.SIGUSR1, signal.SIG_IGN)
             code = 0
             try:
                 run(_worker_main(snapshot, index=index, workers=workers))
@@ -109,7 +115,7 @@ def _supervise(snapshot: Any, workers: int, run: Runner) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM if sig == signal.SIGINT else sig)
 
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
         signal.signal(sig, forward)
     for index in range(workers):
         spawn(index)

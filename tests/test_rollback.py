@@ -101,8 +101,11 @@ def test_health_probes_and_reset() -> None:
     assert t.disabled == frozenset()
     t.probe_result("canary", False, ["stable", "canary"])
     assert t.disabled == {"canary"} and t.events[-1].reason == "health"
+    feed(t, clock, "canary", 30, failed=True)
     t.reset()
     assert t.disabled == frozenset()
+    # Fresh windows: the errors that caused the rollback cannot cause it again at once.
+    assert t.windows["canary"].stats()[0] == 0
 
 
 def test_reconfigure_keeps_or_clears() -> None:

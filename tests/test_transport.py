@@ -183,3 +183,51 @@ async def test_connection_close_is_not_reused(serve) -> None:  # type: ignore[no
 def test_https_needs_the_aiohttp_transport() -> None:
     with pytest.raises(ValueError, match="aiohttp"):
         FastUpstream("t", "https://x", connect_timeout=1, total_timeout=1, max_body_bytes=1024)
+
+
+async def test_interim_answers_are_skipped_and_never_desync(serve) -> None:  # type: ignore[no-untyped-def]
+    replies = [
+        b"HTTP/1.1 100 Continue\r\n\r\n" + OK,
+        b'HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{"n":2}',
+    ]
+    server = await serve(lambda head, i: replies[i])
+    up = upstream(server.port)
+    first = await up.send(GET, {})
+    second = await up.send(GET, {})
+    assert (first.status, first.body, second.body) == (200, b"{}", b'{"n":2}')
+    await up.close()
+
+
+async def test_close_delimited_answer() -> None:
+    async def answer_then_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{"a":1}')
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer_then_close, "127.0.0.1", 0)
+    up = upstream(server.sockets[0].getsockname()[1])
+    answer = await up.send(GET, {})
+    assert (answer.status, answer.body) == (200, b'{"a":1}')
+    await up.close()
+    server.close()
+
+
+async def test_unasked_bytes_retire_the_connection(serve) -> None:  # type: ignore[no-untyped-def]
+    # The first answer is followed by a stray second one: that connection must not be reused.
+    server = await serve(lambda head, i: OK + OK)
+    up = upstream(server.port)
+    await up.send(GET, {})
+    await asyncio.sleep(0.05)
+    answer = await up.send(GET, {})
+    assert answer.body == b"{}"
+    assert server.connections == 2
+    await up.close()
+
+
+async def test_retired_pool_serves_stragglers_without_pooling(serve) -> None:  # type: ignore[no-untyped-def]
+    server = await serve(lambda head, i: OK)
+    up = upstream(server.port)
+    await up.close()
+    assert (await up.send(GET, {})).status == 200
+    assert up._idle == [] and up._all == set()

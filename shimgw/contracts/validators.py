@@ -30,8 +30,8 @@ from shimgw.errors import BadRequest, UntranslatableRequest, UpstreamContractVio
 from shimgw.messages import ParsedRequest, V2Request
 from shimgw.translate.transforms import ABSENT
 
-_INTEGER = re.compile(r"^-?[0-9]{1,19}$")
-_NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$")
+_INTEGER = re.compile(r"^-?[0-9]{1,19}\Z")  # \Z, not $: "5\n" is not a number
+_NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?\Z")
 _MAX_MESSAGE = 240
 
 

@@ -166,7 +166,9 @@ def _in_group(group: GroupConfig, headers: Mapping[str, str]) -> bool:
     if group.header is not None:
         return headers.get(group.header.lower()) in group.values
     key = headers.get("x-api-key")
-    return key is not None and hashlib.sha256(key.encode()).hexdigest() in group.key_sha256
+    if key is None:
+        return False
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest() in group.key_sha256
 
 
 def _without(

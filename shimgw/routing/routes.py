@@ -70,6 +70,6 @@ def build_routes(contract: Contract) -> RouteTable:
             for part in re.split(r"(\{[^{}]+\})", template)
         )
         literal = sum(1 for s in template.split("/") if s and not s.startswith("{"))
-        templated.append((literal, re.compile(f"^{regex}$"), route))
+        templated.append((literal, re.compile(f"^{regex}\\Z"), route))
     templated.sort(key=lambda t: -t[0])
     return RouteTable(MappingProxyType(static), tuple((p, r) for _, p, r in templated))

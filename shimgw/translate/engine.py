@@ -121,7 +121,7 @@ def to_phase1(
     except TransformFailed as exc:
         raise TranslatedError(502, f"orchestrator answer cannot be translated: {exc}") from exc
     if rule.media_type == "text/plain":
-        body = data.encode() if isinstance(data, str) else b""
+        body = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else b""
         return Phase1Response(rule.status, body, "text/plain; charset=utf-8", headers)
     return Phase1Response(rule.status, orjson.dumps(data), "application/json", headers)
 

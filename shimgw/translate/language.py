@@ -427,7 +427,10 @@ def parse_documents(docs: list[tuple[str, dict[str, Any]]]) -> Translations:
         unknown = set(doc) - allowed
         if unknown:
             raise TranslationError(name, f"unknown top-level keys {sorted(unknown)}")
-        for shape_name, shape in (doc.get("shapes") or {}).items():
+        shapes = doc.get("shapes") or {}
+        if not isinstance(shapes, dict):
+            raise TranslationError(f"{name}: shapes", "expected a mapping of name: value rule")
+        for shape_name, shape in shapes.items():
             if shape_name in raw_shapes:
                 raise TranslationError(
                     f"{name}: shapes.{shape_name}", f"also defined in {raw_shapes[shape_name][0]}"

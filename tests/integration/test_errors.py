@@ -222,8 +222,10 @@ async def test_report_mode_logs_and_serves(make_gateway: GatewayFactory, store: 
     )
     answer = await gateway.call("GET", "/api/v1/jobs/1")
     assert answer.status == 200 and answer.json["job_id"] == 1
-    metrics = gateway.service.runtime.metrics
-    assert metrics.violations.labels("phase2", "getJob")._value.get() == 1
+    runtime = gateway.service.runtime
+    assert runtime.metrics.violations.labels("phase2", "getJob")._value.get() == 1
+    window = runtime.rollback.windows["stable"]
+    assert (window.total, window.errors) == (1, 1)  # one answer, counted once, as an error
 
 
 @pytest.mark.parametrize(
@@ -267,6 +269,8 @@ async def test_report_mode_logs_and_serves(make_gateway: GatewayFactory, store: 
         ("GET", "/api/v1/jobs/abc", {}, "job_id"),
         ("GET", "/api/v1/jobs/0", {}, "job_id"),
         ("GET", "/api/v1/jobs/9999999999999999999", {}, "job_id"),
+        ("GET", "/api/v1/jobs/1%0A", {}, "job_id"),
+        ("GET", "/api/v1/jobs/1/logs?tail=5%0A", {}, "tail"),
         ("GET", "/api/v1/jobs?page=0", {}, "page"),
         ("GET", "/api/v1/jobs?per_page=101", {}, "per_page"),
         ("GET", "/api/v1/jobs?status=PENDING", {}, "status"),
@@ -321,6 +325,8 @@ async def test_huge_body_is_refused(make_gateway: GatewayFactory, store: RunStor
         ("GET", "/api/v1/nope", 404),
         ("GET", "/v2/runs", 404),
         ("GET", "/api/v1/jobs/1/", 404),
+        ("GET", "/api/v1/status%0A", 404),
+        ("OPTIONS", "/api/v1/jobs", 405),
         ("GET", "/", 404),
         ("PATCH", "/api/v1/jobs/1", 405),
         ("POST", "/api/v1/status", 405),
@@ -344,4 +350,33 @@ async def test_odd_headers(gateway: Gateway) -> None:
     assert answer.status == 200
     assert answer.header("X-Request-ID") != "x" * 129
     answer = await gateway.call("GET", "/api/v1/jobs/1", key="k" * 4000)
+    assert answer.status == 200
+
+
+async def raw_request(gateway: Gateway, head: bytes) -> bytes:
+    host, port = gateway.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(head)
+    await writer.drain()
+    answer = await reader.read(65536)
+    writer.close()
+    return answer
+
+
+async def test_undecodable_header_bytes_are_not_a_crash(make_gateway: GatewayFactory) -> None:
+    gateway = await make_gateway(
+        routing={"groups": [{"name": "g", "upstream": "stable", "key_sha256": ["0" * 64]}]}
+    )
+    answer = await raw_request(
+        gateway,
+        b"GET /api/v1/jobs/1 HTTP/1.1\r\nHost: x\r\n"
+        b"X-Api-Key: \xff\xfe\r\nX-Shimgw-Upstream: stable\r\n"
+        b"X-Shimgw-Admin-Token: \xff\r\nConnection: close\r\n\r\n",
+    )
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+    assert b"X-Request-ID: " in answer
+
+
+async def test_stray_body_on_a_bodyless_operation_is_ignored(gateway: Gateway) -> None:
+    answer = await gateway.call("GET", "/api/v1/status", key=None, data=b"x" * 2_000_000)
     assert answer.status == 200
