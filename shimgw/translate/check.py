@@ -358,7 +358,52 @@ def check_translations(translations: Translations, phase1: Contract, phase2: Con
             continue
         for problem in _check_operation(rules, source, target, phase1, phase2, p1, p2, report):
             report.problems.append(problem)
+    report.problems.extend(_check_error_table(translations, phase1))
+    for op_id, rules in translations.operations.items():
+        source = phase1.operations.get(op_id)
+        if source is not None:  # header rules read plain data too: hold them to the schemas
+            walker = _Walker(report, p1, p2, _request_roots(source, phase1))
+            for name, value in (*translations.every_call.headers, *rules.request.headers):
+                walker.infer(value, ANY, f"{rules.source}: request.headers.{name}")
+            for name, value in rules.local.headers if rules.local else ():
+                walker.infer(value, ANY, f"{rules.source}: local.headers.{name}")
     return report
+
+
+# Headers the edge itself sets on every call or answer; rules need not write them.
+_EDGE_HEADERS = frozenset({"x-correlation-id", "traceparent", "content-type", "x-request-id"})
+
+
+def _check_error_table(translations: Translations, phase1: Contract) -> Iterator[Problem]:
+    """The status table's targets are statuses Phase 1 promises somewhere, and every header
+    a promised Phase 1 error status requires (Retry-After on 429) is kept from the /v2 answer."""
+    errors = translations.errors
+    where = "errors"
+    promised_anywhere = set().union(*(op.promised_statuses for op in phase1.operations.values()))
+    mapped = dict(errors.status)
+    for v2_status, p1_status in (*mapped.items(), (499, errors.other_4xx), (599, errors.other_5xx)):
+        if p1_status not in promised_anywhere:
+            yield Problem(
+                f"{where}.status.{v2_status}",
+                f"maps to {p1_status}, which no Phase 1 operation promises",
+            )
+    for v2_status, p1_status in mapped.items():
+        kept = {h.lower() for h in errors.keep_headers.get(v2_status, ())}
+        needed = set()
+        for op in phase1.operations.values():
+            answer = op.responses.get(str(p1_status))
+            if answer is not None:
+                needed |= {
+                    h.name
+                    for h in answer.headers
+                    if h.required and h.name.lower() not in _EDGE_HEADERS
+                }
+        for header in sorted(needed):
+            if header.lower() not in kept:
+                yield Problem(
+                    f"{where}.keep_headers.{v2_status}",
+                    f"Phase 1 {p1_status} answers require {header}; keep it from the /v2 answer",
+                )
 
 
 def _check_operation(
@@ -389,6 +434,16 @@ def _check_operation(
                     f"{src}: request.{location}",
                     f"required /v2 {location} parameter {param.name!r} is not written",
                 )
+    written_headers = {name.lower() for name, _ in req.headers} | _EDGE_HEADERS | {"authorization"}
+    for param in target.params:
+        if (
+            param.location == "header"
+            and param.required
+            and (param.name.lower() not in written_headers)
+        ):
+            yield Problem(
+                f"{src}: request.headers", f"required /v2 header {param.name!r} is not written"
+            )
     if req.body is not None:
         if not target.body:
             yield Problem(f"{src}: request.body", f"{rules.target} takes no body")
@@ -411,6 +466,8 @@ def _check_operation(
             "request": {"type": "object", "properties": _request_roots(source, phase1)},
         }
         back = _Walker(report, p2, p1, roots)
+        for name, value in rule.headers:
+            back.infer(value, ANY, f"{where}.headers.{name}")
         if rule.body is not None:
             schema = _first_schema(promised.content)
             if not promised.content:

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from shimgw import resources
-from shimgw.contracts.document import Contract
+from shimgw.contracts.document import Contract, parse_contract
 from shimgw.translate.check import check_translations
 from shimgw.translate.language import parse_documents
 
@@ -171,3 +171,51 @@ def test_drift_is_found(
 ) -> None:
     found = problems(pristine, contracts, mutate)
     assert any(expected in p for p in found), found
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (
+            lambda d: d["_common.yaml"]["errors"]["keep_headers"].__setitem__(429, []),
+            "errors.keep_headers.429: Phase 1 429 answers require Retry-After",
+        ),
+        (
+            lambda d: d["_common.yaml"]["errors"]["status"].__setitem__(404, 418),
+            "errors.status.404: maps to 418, which no Phase 1 operation promises",
+        ),
+        (
+            lambda d: d["_common.yaml"]["every_call"]["headers"].__setitem__(
+                "X-Owner", {"from": "body.ownr"}
+            ),
+            "request.headers.X-Owner: reads body.ownr",
+        ),
+        (
+            lambda d: d["getJob.yaml"]["responses"][200].__setitem__(
+                "headers", {"X-Etag": {"from": "body.no_such_field"}}
+            ),
+            "responses.200.headers.X-Etag: reads body.no_such_field",
+        ),
+    ],
+)
+def test_error_table_and_header_drift(
+    pristine: Docs,
+    contracts: tuple[Contract, Contract],
+    mutate: Callable[[Docs], Any],
+    expected: str,
+) -> None:
+    found = problems(pristine, contracts, mutate)
+    assert any(expected in p for p in found), found
+
+
+def test_required_v2_header_must_be_written(
+    pristine: Docs, contracts: tuple[Contract, Contract]
+) -> None:
+    raw = yaml.safe_load(contracts[1].source.read_text())
+    raw["paths"]["/v2/runs"]["post"]["parameters"][1]["required"] = True  # Idempotency-Key
+    phase2 = parse_contract(raw, contracts[1].source, "phase2")
+    report = check_translations(parse_documents(list(pristine.items())), contracts[0], phase2)
+    assert any(
+        "createJob.yaml: request.headers: required /v2 header 'Idempotency-Key'" in str(p)
+        for p in report.problems
+    )
