@@ -93,6 +93,7 @@ class Config:
     access_log: bool
     trace_sample_ratio: float
     upstream_transport: str = "fast"  # fast | aiohttp
+    cache_max_bytes: int = 8 << 20  # 0: no answer memo
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -302,6 +303,11 @@ def parse_config(raw: Any, *, base: Path, source: Path | None = None, digest: st
     tracing = top.sub("tracing")
     ratio = tracing.get("sample_ratio", _fraction, 0.0)
     tracing.done()
+    cache = top.sub("cache")
+    cache_max_bytes = cache.get("max_bytes", _int, 8 << 20)
+    cache.done()
+    if cache_max_bytes < 0:
+        raise ConfigError("cache.max_bytes", f"expected 0 (off) or more, got {cache_max_bytes}")
     transport = top.get("upstream_transport", _choice("fast", "aiohttp"), "fast")
     if transport == "fast":
         for name, up in upstreams.items():
@@ -332,6 +338,7 @@ def parse_config(raw: Any, *, base: Path, source: Path | None = None, digest: st
         access,
         ratio,
         transport,
+        cache_max_bytes,
         MappingProxyType(raw or {}),
     )
 

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from shimgw import resources
+from shimgw.answer_cache import AnswerCache
 from shimgw.config import Config
 from shimgw.contracts.document import Contract, load_contract
 from shimgw.contracts.reference import validate_document
@@ -43,6 +44,7 @@ class Operation:
     request_check: Phase1RequestCheck
     call_check: Phase2RequestCheck | None  # None: answered locally
     answer_check: ResponseCheck | None
+    answers: AnswerCache | None = None  # None: not memoised (see answer_cache.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,9 @@ def build_snapshot(config: Config, previous: Snapshot | None = None) -> Snapshot
             phase1_request_check(phase1, phase1.operations[op_id]),
             phase2_request_check(phase2, target) if target else None,
             response_check(phase2, target) if target else None,
+            AnswerCache(config.cache_max_bytes)
+            if target and config.cache_max_bytes and plan.memoisable
+            else None,
         )
     version = hashlib.sha256(
         "\n".join((config.digest, phase1.sha256, phase2.sha256, _digest_folder(folder))).encode()

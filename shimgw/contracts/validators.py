@@ -262,6 +262,11 @@ class ResponseCheck:
     ranges: Mapping[int, _CompiledResponse]  # 4 → the 4XX response
     default: _CompiledResponse | None
 
+    def declared_headers(self, status: int) -> tuple[str, ...]:
+        """The (lower-case) headers the contract declares for `status`: all a check reads."""
+        spec = self.exact.get(status) or self.ranges.get(status // 100) or self.default
+        return tuple(check.key for check in spec.headers) if spec is not None else ()
+
     def check(self, status: int, headers: Mapping[str, str], content_type: str, body: bytes) -> Any:
         """Check an answer; returns the decoded body (ABSENT when it has none)."""
         spec = self.exact.get(status) or self.ranges.get(status // 100) or self.default

@@ -7,6 +7,7 @@ each /v2 status. Built once per snapshot by `build_plans`.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from urllib.parse import quote
 from shimgw.contracts.document import Contract
 from shimgw.errors import TranslationError
 from shimgw.translate.compiler import Evaluator, compile_value
-from shimgw.translate.language import OperationRules, Translations
+from shimgw.translate.language import From, OperationRules, Translations
 
 _TEMPLATE_PARAM = re.compile(r"\{([^{}]+)\}")
 
@@ -53,6 +54,7 @@ class OperationPlan:
     responses: Mapping[int, CompiledResponseRule]
     local: CompiledLocal | None
     promised: frozenset[int]  # statuses the Phase 1 operation lists
+    memoisable: bool = False  # its answers depend only on answer bytes and request values
 
     def render_path(self, params: Mapping[str, Any]) -> str:
         parts = []
@@ -71,6 +73,17 @@ def _segments(template: str) -> tuple[tuple[str, str | None], ...]:
         last = match.end()
     out.append((template[last:], None))
     return tuple(out)
+
+
+def _reads_root(node: Any, root: str) -> bool:
+    """Whether any `from` in a rule tree reads `root`."""
+    if isinstance(node, From):
+        return node.root == root
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        return any(_reads_root(getattr(node, f.name), root) for f in dataclasses.fields(node))
+    if isinstance(node, tuple):
+        return any(_reads_root(item, root) for item in node)
+    return False
 
 
 def build_plans(
@@ -173,4 +186,8 @@ def _plan(
         MappingProxyType(responses),
         None,
         promised,
+        all(
+            not rule.headers and not _reads_root(rule.body, "header")
+            for rule in rules.responses.values()
+        ),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from gwsupport import Gateway, GatewayFactory
 
-from shimgw.reference import Health, LogEntry, Run, RunStore
+from shimgw.reference import Fault, Health, LogEntry, Run, RunStore
 
 
 def last_call(store: RunStore, operation: str):  # type: ignore[no-untyped-def]
@@ -295,3 +295,32 @@ async def test_both_transports_carry_every_part(
     )
     assert patched.json["priority"] == "low"
     assert (await gateway.call("DELETE", "/api/v1/jobs/6")).status == 204
+
+
+async def test_answer_memo_only_serves_identical_answers(gateway: Gateway, store: RunStore) -> None:
+    first = await gateway.call("GET", "/api/v1/jobs", params={"per_page": "3"})
+    again = await gateway.call("GET", "/api/v1/jobs", params={"per_page": "3"})
+    assert again.json == first.json
+    memo = gateway.service.runtime.current.operations["listJobs"].answers
+    assert memo is not None and memo.hits == 1
+    # Another page is another key; a changed run is another answer body.
+    other = await gateway.call("GET", "/api/v1/jobs", params={"per_page": "2"})
+    assert len(other.json["jobs"]) == 2
+    newest = max(store.runs)
+    store.runs[newest].display_name = "renamed"
+    store.runs[newest].touch()
+    changed = await gateway.call("GET", "/api/v1/jobs", params={"per_page": "3"})
+    assert changed.json["jobs"][0]["name"] == "renamed"
+    assert memo.hits == 1
+    # Answers that break the contract are never memoised, and never served from it.
+    store.inject(
+        Fault(
+            operation="listRuns",
+            status=200,
+            body=b'{"runs": []}',
+            content_type="application/json",
+            times=2,
+        )
+    )
+    for _ in range(2):
+        assert (await gateway.call("GET", "/api/v1/jobs")).status == 502

@@ -1,0 +1,52 @@
+"""A memo of translated answers, keyed by the exact /v2 answer bytes (sans-IO).
+
+Checking an answer against phase2.yaml and translating it are pure functions of
+the answer (status, content type, the headers the contract declares, body
+bytes) and of the Phase 1 request values a rule reads. Legacy clients poll: the
+same page of jobs comes back byte for byte again and again, and for such an
+answer the memo returns the Phase 1 answer it produced before instead of
+decoding, validating and translating twenty runs anew.
+
+Only what cannot differ is shared: the key holds the whole body (compared
+byte for byte, not by a digest), only successful, contract-valid answers are
+stored, and the memo belongs to one snapshot, so a reload (new contracts or
+translations) starts empty. Its size is bounded in bytes (`cache.max_bytes`);
+least recently used entries go first.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+
+from shimgw.messages import Phase1Response
+
+
+class AnswerCache:
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[Hashable, tuple[Phase1Response, int]] = OrderedDict()
+
+    def get(self, key: Hashable) -> Phase1Response | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            self.misses += 1
+            return None
+        self._entries.move_to_end(key)
+        self.hits += 1
+        return entry[0]
+
+    def put(self, key: Hashable, answer: Phase1Response, cost: int) -> None:
+        if cost > self.max_bytes // 4 or key in self._entries:
+            return  # one huge answer must not flush everything else
+        self._entries[key] = (answer, cost)
+        self.size += cost
+        while self.size > self.max_bytes:
+            _, (_, dropped) = self._entries.popitem(last=False)
+            self.size -= dropped
+
+    def __len__(self) -> int:
+        return len(self._entries)
