@@ -52,10 +52,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=2, help="runs per proxy, alternating")
     p.add_argument("--scenarios", help=f"comma-separated subset of {','.join(SCENARIOS)}")
     p.add_argument("--workers", action="store_true", help="also try `shimgw serve --workers 2`")
+    p.add_argument("--no-memo", action="store_true", help="run shimgw with cache.max_bytes: 0")
     p.add_argument("--load", choices=("auto", "wrk", "aiohttp"), default="auto")
     p.add_argument("--steady-requests", type=int, help="getJob requests of the RSS check")
     p.add_argument("--results", type=Path, default=RESULTS)
     a = p.parse_args(argv)
+    global MEMO_BYTES
+    MEMO_BYTES = 0 if a.no_memo else None
     a.duration = a.duration or (2.0 if a.quick else 3.0)
     a.concurrency = [
         int(c) for c in (a.concurrency or ("32" if a.quick else "1,8,32,128")).split(",")
@@ -91,15 +94,22 @@ def shimgw_argv() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "shimgw"]
 
 
+# `--no-memo`: shimgw without its answer memo (cache.max_bytes: 0), so every answer is
+# decoded, validated and translated; the fake upstream repeats its bytes, which the
+# memo would otherwise serve after the first time.
+MEMO_BYTES: int | None = None
+
+
 def shimgw_config(path: Path, upstream: str) -> int:
     """Write the config of one shimgw under test; returns its listen port."""
     port, admin = procs.free_port(), procs.free_port()
+    memo = f"cache: {{max_bytes: {MEMO_BYTES}}}\n" if MEMO_BYTES is not None else ""
     path.write_text(
         f"listen: {{host: 127.0.0.1, port: {port}}}\n"
         f'upstreams: {{stable: {{url: "{upstream}", weight: 1}}}}\n'
         "timeouts: {connect: 2, total: 10}\n"
         f"admin: {{host: 127.0.0.1, port: {admin}}}\n"
-        "logging: {level: warning, access: false}\n"
+        "logging: {level: warning, access: false}\n" + memo
     )
     return port
 
