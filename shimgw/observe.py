@@ -47,16 +47,23 @@ def request_id(supplied: str | None) -> str:
 
 # --- tracing ------------------------------------------------------------------------------
 
-_tracer: trace.Tracer | None = None
+_provider: TracerProvider | None = None
+
+
+def tracer_provider(sample_ratio: float) -> TracerProvider:
+    """The process's SDK provider (spans get real ids even when not sampled).
+
+    The first sample ratio asked for wins: a provider's sampler is fixed once spans exist,
+    so a changed `tracing.sample_ratio` takes effect on restart.
+    """
+    global _provider
+    if _provider is None:
+        _provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(sample_ratio)))
+    return _provider
 
 
 def setup_tracing(sample_ratio: float) -> trace.Tracer:
-    """An SDK tracer, so spans have real ids even when not sampled (and not exported)."""
-    global _tracer
-    if _tracer is None:
-        provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(sample_ratio)))
-        _tracer = provider.get_tracer("shimgw")
-    return _tracer
+    return tracer_provider(sample_ratio).get_tracer("shimgw")
 
 
 _PROPAGATOR = TraceContextTextMapPropagator()

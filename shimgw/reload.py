@@ -37,7 +37,7 @@ from aiohttp import web
 
 from shimgw.config import Config, UpstreamConfig, admin_token, load_config
 from shimgw.errors import ConfigError
-from shimgw.observe import Metrics
+from shimgw.observe import Metrics, tracer_provider
 from shimgw.rollback import RollbackEvent, RollbackTracker
 from shimgw.snapshot import Snapshot, build_snapshot
 from shimgw.transport import FastUpstream
@@ -58,12 +58,21 @@ def http_upstream(upstream: UpstreamConfig, config: Config) -> Upstream:
             total_timeout=config.total_timeout,
             max_body_bytes=config.max_upstream_body_bytes,
         )
+    trace_configs = None
+    if config.trace_sample_ratio > 0:
+        # Recording spans: the aiohttp client's own instrumentation adds the client span
+        # (and injects its context) under the gateway's server span.
+        from opentelemetry.instrumentation.aiohttp_client import create_trace_config
+
+        provider = tracer_provider(config.trace_sample_ratio)
+        trace_configs = [create_trace_config(tracer_provider=provider)]
     return HttpUpstream(
         upstream.name,
         upstream.url,
         connect_timeout=config.connect_timeout,
         total_timeout=config.total_timeout,
         max_body_bytes=config.max_upstream_body_bytes,
+        trace_configs=trace_configs,
     )
 
 

@@ -273,21 +273,24 @@ def _lenient_decode(answer: V2Response) -> Any:
 
 
 def build_app(gateway: Gateway) -> web.Application:
-    # Our own route table decides 404/405, so aiohttp gets one catch-all route;
-    # the body limit is enforced per snapshot by the handler, not by aiohttp.
-    return web.Application(
+    # Our own route table decides 404/405, so aiohttp gets one catch-all route; the body
+    # limit is enforced per snapshot by the handler, not by aiohttp.
+    app = web.Application(
         client_max_size=1 << 40,
         handler_args={"max_field_size": 16384, "max_line_size": 16384},
         middlewares=[_everything_is_ours(gateway)],
     )
+    app.router.add_route("*", "/{tail:.*}", gateway.handle)
+    return app
 
 
 def _everything_is_ours(gateway: Gateway) -> Any:
-    # A middleware rather than a catch-all route: aiohttp's router would answer paths it
-    # cannot match (a decoded %0A, `OPTIONS *`) with its own plain-text 404, without the
-    # Phase 1 body or X-Request-ID.
+    # The catch-all route serves nearly every request (a failed route lookup makes aiohttp
+    # build a 404 exception: costly per request). What it cannot match — a decoded %0A,
+    # `OPTIONS *` — this middleware hands to the gateway too, so those get the Phase 1
+    # body and X-Request-ID rather than aiohttp's plain-text 404.
     @web.middleware
     async def handle(request: web.Request, handler: Any) -> web.StreamResponse:
-        return await gateway.handle(request)
+        return await gateway.handle(request)  # the route's handler or aiohttp's 404: ours
 
     return handle

@@ -48,8 +48,10 @@ class HttpUpstream:
         total_timeout: float,
         max_body_bytes: int,
         pool_size: int = 256,
+        trace_configs: list[aiohttp.TraceConfig] | None = None,
     ) -> None:
         self.name, self.url = name, url
+        self._trace_configs = trace_configs
         self.connect_timeout, self.total_timeout = connect_timeout, total_timeout
         self.max_body_bytes = max_body_bytes
         self._pool_size = pool_size
@@ -82,6 +84,7 @@ class HttpUpstream:
                 auto_decompress=True,
                 skip_auto_headers=("User-Agent",),
                 json_serialize=lambda o: orjson.dumps(o).decode(),
+                trace_configs=self._trace_configs,
             )
         return self._session
 

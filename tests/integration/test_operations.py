@@ -324,3 +324,15 @@ async def test_answer_memo_only_serves_identical_answers(gateway: Gateway, store
     )
     for _ in range(2):
         assert (await gateway.call("GET", "/api/v1/jobs")).status == 502
+
+
+@pytest.mark.parametrize("transport", ["fast", "aiohttp"])
+async def test_recorded_spans_continue_the_callers_trace(
+    make_gateway: GatewayFactory, store: RunStore, transport: str
+) -> None:
+    gateway = await make_gateway(upstream_transport=transport, tracing={"sample_ratio": 1.0})
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    await gateway.call("GET", "/api/v1/jobs/1", headers={"traceparent": parent})
+    _, trace_id, span_id, flags = last_call(store, "getRun").header("traceparent").split("-")  # type: ignore[union-attr]
+    assert trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert span_id != "00f067aa0ba902b7" and flags == "01"
