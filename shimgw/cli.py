@@ -37,7 +37,16 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from shimgw.demo import run_demo
 
-    _run(run_demo(port=args.port, reference_ports=(args.stable_port, args.canary_port)))
+    admin_port = (
+        args.admin_port if args.admin_port is not None else (args.port + 1 if args.port else 0)
+    )
+    _run(
+        run_demo(
+            port=args.port,
+            admin_port=admin_port,
+            reference_ports=(args.stable_port, args.canary_port),
+        )
+    )
     return 0
 
 
@@ -53,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.set_defaults(func=cmd_check)
     demo = sub.add_parser("demo", help="gateway + reference orchestrator (stable, canary)")
     demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--admin-port", type=int, help="default: --port + 1")
     demo.add_argument("--stable-port", type=int, default=0)
     demo.add_argument("--canary-port", type=int, default=0)
     demo.set_defaults(func=cmd_demo)

@@ -33,7 +33,7 @@ def demo_config(stable_url: str, canary_url: str, port: int, admin_port: int) ->
     }
 
 
-async def run_demo(port: int, reference_ports: tuple[int, int]) -> None:
+async def run_demo(port: int, admin_port: int, reference_ports: tuple[int, int]) -> None:
     from shimgw.observe import setup_logging
 
     setup_logging("info")
@@ -44,7 +44,6 @@ async def run_demo(port: int, reference_ports: tuple[int, int]) -> None:
     token = os.environ.setdefault("SHIMGW_ADMIN_TOKEN", secrets.token_hex(16))
     folder = Path(tempfile.mkdtemp(prefix="shimgw-demo-"))
     config_path = folder / "shimgw.yaml"
-    admin_port = port + 1 if port else 0
     config_path.write_text(
         yaml.safe_dump(
             demo_config(instances[0].url, instances[1].url, port, admin_port), sort_keys=False

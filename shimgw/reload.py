@@ -41,7 +41,7 @@ from shimgw.observe import Metrics, tracer_provider
 from shimgw.rollback import RollbackEvent, RollbackTracker
 from shimgw.snapshot import Snapshot, build_snapshot
 from shimgw.transport import FastUpstream
-from shimgw.upstream import HttpUpstream, Upstream
+from shimgw.upstream import HttpUpstream, Limits, Upstream
 
 log = logging.getLogger("shimgw")
 
@@ -51,13 +51,7 @@ ADMIN_TOKEN_HEADER = "X-Shimgw-Admin-Token"
 
 def http_upstream(upstream: UpstreamConfig, config: Config) -> Upstream:
     if config.upstream_transport == "fast":
-        return FastUpstream(
-            upstream.name,
-            upstream.url,
-            connect_timeout=config.connect_timeout,
-            total_timeout=config.total_timeout,
-            max_body_bytes=config.max_upstream_body_bytes,
-        )
+        return FastUpstream(upstream.name, upstream.url, limits_of(config))
     trace_configs = None
     if config.trace_sample_ratio > 0:
         # Recording spans: the aiohttp client's own instrumentation adds the client span
@@ -66,14 +60,11 @@ def http_upstream(upstream: UpstreamConfig, config: Config) -> Upstream:
 
         provider = tracer_provider(config.trace_sample_ratio)
         trace_configs = [create_trace_config(tracer_provider=provider)]
-    return HttpUpstream(
-        upstream.name,
-        upstream.url,
-        connect_timeout=config.connect_timeout,
-        total_timeout=config.total_timeout,
-        max_body_bytes=config.max_upstream_body_bytes,
-        trace_configs=trace_configs,
-    )
+    return HttpUpstream(upstream.name, upstream.url, limits_of(config), trace_configs=trace_configs)
+
+
+def limits_of(config: Config) -> Limits:
+    return Limits(config.connect_timeout, config.total_timeout, config.max_upstream_body_bytes)
 
 
 class Runtime:
@@ -225,12 +216,7 @@ class Runtime:
             if (
                 kept is not None
                 and (type(kept) is transport or not isinstance(kept, FastUpstream | HttpUpstream))
-                and kept.same_as(
-                    up.url,
-                    config.connect_timeout,
-                    config.total_timeout,
-                    config.max_upstream_body_bytes,
-                )
+                and kept.same_as(up.url, limits_of(config))
             ):
                 upstreams[name] = old.pop(name)
             else:

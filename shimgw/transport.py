@@ -32,6 +32,7 @@ from shimgw.errors import UntranslatableRequest, UpstreamTimeout, UpstreamUnavai
 from shimgw.httpio import over_limit
 from shimgw.messages import V2Request, V2Response
 from shimgw.translate.transforms import ABSENT
+from shimgw.upstream import Limits
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
@@ -189,10 +190,8 @@ class FastUpstream:
         self,
         name: str,
         url: str,
+        limits: Limits,
         *,
-        connect_timeout: float,
-        total_timeout: float,
-        max_body_bytes: int,
         pool_size: int = 256,
     ) -> None:
         parts = urlsplit(url)
@@ -201,8 +200,7 @@ class FastUpstream:
                 "the fast transport speaks plain http; use upstream_transport: aiohttp"
             )
         self.name, self.url = name, url
-        self.connect_timeout, self.total_timeout = connect_timeout, total_timeout
-        self.max_body_bytes = max_body_bytes
+        self.limits = limits
         self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
         self._prefix = parts.path.rstrip("/")
         self._host_header = parts.netloc
@@ -211,15 +209,8 @@ class FastUpstream:
         self._pool_size = pool_size
         self._all: set[_Connection] = set()
 
-    def same_as(
-        self, url: str, connect_timeout: float, total_timeout: float, max_body_bytes: int
-    ) -> bool:
-        return (self.url, self.connect_timeout, self.total_timeout, self.max_body_bytes) == (
-            url,
-            connect_timeout,
-            total_timeout,
-            max_body_bytes,
-        )
+    def same_as(self, url: str, limits: Limits) -> bool:
+        return (self.url, self.limits) == (url, limits)
 
     def _encode(self, request: V2Request, headers: Mapping[str, str]) -> bytes:
         target = self._prefix + request.path
@@ -244,7 +235,7 @@ class FastUpstream:
         except UnicodeEncodeError as exc:
             raise UntranslatableRequest("a header cannot be sent as HTTP/1.1 text") from exc
         try:
-            async with asyncio.timeout(self.total_timeout):
+            async with asyncio.timeout(self.limits.total_timeout):
                 return await self._send(data, retry=request.method in _IDEMPOTENT)
         except TimeoutError as exc:
             raise UpstreamTimeout(f"orchestrator ({self.name}) did not answer in time") from exc
@@ -279,9 +270,9 @@ class FastUpstream:
                 return connection
         loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(self.connect_timeout):
+            async with asyncio.timeout(self.limits.connect_timeout):
                 _, protocol = await loop.create_connection(
-                    lambda: _Connection(self.max_body_bytes), self._host, self._port
+                    lambda: _Connection(self.limits.max_body_bytes), self._host, self._port
                 )
         except TimeoutError as exc:
             raise UpstreamTimeout(f"orchestrator ({self.name}): no connection in time") from exc

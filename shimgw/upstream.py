@@ -10,6 +10,7 @@ mapped here, at the edge, onto the error tree (`raise ... from`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
@@ -21,15 +22,23 @@ from shimgw.messages import V2Request, V2Response
 from shimgw.translate.transforms import ABSENT
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What shapes an upstream's pool besides its URL; a reload keeps a pool whose
+    URL and limits did not change."""
+
+    connect_timeout: float
+    total_timeout: float
+    max_body_bytes: int
+
+
 class Upstream(Protocol):
     name: str
     url: str
 
     async def send(self, request: V2Request, headers: Mapping[str, str]) -> V2Response: ...
 
-    def same_as(
-        self, url: str, connect_timeout: float, total_timeout: float, max_body_bytes: int
-    ) -> bool:
+    def same_as(self, url: str, limits: Limits) -> bool:
         """Whether a reload with these settings may keep this upstream (and its pool)."""
         ...
 
@@ -43,30 +52,18 @@ class HttpUpstream:
         self,
         name: str,
         url: str,
+        limits: Limits,
         *,
-        connect_timeout: float,
-        total_timeout: float,
-        max_body_bytes: int,
         pool_size: int = 256,
         trace_configs: list[aiohttp.TraceConfig] | None = None,
     ) -> None:
-        self.name, self.url = name, url
+        self.name, self.url, self.limits = name, url, limits
         self._trace_configs = trace_configs
-        self.connect_timeout, self.total_timeout = connect_timeout, total_timeout
-        self.max_body_bytes = max_body_bytes
         self._pool_size = pool_size
         self._session: aiohttp.ClientSession | None = None
 
-    def same_as(
-        self, url: str, connect_timeout: float, total_timeout: float, max_body_bytes: int
-    ) -> bool:
-        """A reload keeps this pool when nothing that shapes it changed."""
-        return (self.url, self.connect_timeout, self.total_timeout, self.max_body_bytes) == (
-            url,
-            connect_timeout,
-            total_timeout,
-            max_body_bytes,
-        )
+    def same_as(self, url: str, limits: Limits) -> bool:
+        return (self.url, self.limits) == (url, limits)
 
     def _open(self) -> aiohttp.ClientSession:
         # Created lazily: the session must be made inside the running loop.
@@ -77,9 +74,9 @@ class HttpUpstream:
                     limit=self._pool_size, keepalive_timeout=30, ttl_dns_cache=60
                 ),
                 timeout=aiohttp.ClientTimeout(
-                    total=self.total_timeout,
-                    connect=self.connect_timeout,
-                    sock_connect=self.connect_timeout,
+                    total=self.limits.total_timeout,
+                    connect=self.limits.connect_timeout,
+                    sock_connect=self.limits.connect_timeout,
                 ),
                 auto_decompress=True,
                 skip_auto_headers=("User-Agent",),
@@ -117,13 +114,14 @@ class HttpUpstream:
             ) from exc
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
+        limit = self.limits.max_body_bytes
         return await read_capped(
             resp.content,
             resp.content_length,
-            self.max_body_bytes,
+            limit,
             resp.read,
             lambda length: UpstreamUnavailable(
-                f"orchestrator ({self.name}) answer: {over_limit(length, self.max_body_bytes)}"
+                f"orchestrator ({self.name}) answer: {over_limit(length, limit)}"
             ),
         )
 

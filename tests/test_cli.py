@@ -112,17 +112,26 @@ async def get_json(url: str, **kwargs: Any) -> Any:
         return resp.status, await resp.json(content_type=None)
 
 
-async def test_serve_reloads_on_sighup_and_exits_on_sigterm(
-    tmp_path: Path, reference: dict[str, str]
-) -> None:
+def serve_config(
+    tmp_path: Path, reference: dict[str, str], **extra: Any
+) -> tuple[int, int, dict[str, Any], Path]:
+    """(port, admin port, config, its file) of a gateway in front of the stable reference."""
     port, admin_port = free_port(), free_port()
     config: dict[str, Any] = {
         "listen": {"host": "127.0.0.1", "port": port},
         "upstreams": {"stable": {"url": reference["stable"], "weight": 1}},
         "admin": {"host": "127.0.0.1", "port": admin_port},
+        **extra,
     }
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(config))
+    return port, admin_port, config, path
+
+
+async def test_serve_reloads_on_sighup_and_exits_on_sigterm(
+    tmp_path: Path, reference: dict[str, str]
+) -> None:
+    port, admin_port, config, path = serve_config(tmp_path, reference)
     proc = subprocess.Popen(
         [*SHIMGW, "serve", "--config", str(path)],
         stdout=subprocess.PIPE,
@@ -161,7 +170,7 @@ async def test_serve_reloads_on_sighup_and_exits_on_sigterm(
 async def test_demo_serves_curlable_answers() -> None:
     port = free_port()
     proc = subprocess.Popen(
-        [*SHIMGW, "demo", "--port", str(port)],
+        [*SHIMGW, "demo", "--port", str(port), "--admin-port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -186,15 +195,9 @@ async def test_demo_serves_curlable_answers() -> None:
 async def test_workers_share_one_port_and_reload_together(
     tmp_path: Path, reference: dict[str, str]
 ) -> None:
-    port, admin_port = free_port(), free_port()
-    config: dict[str, Any] = {
-        "listen": {"host": "127.0.0.1", "port": port},
-        "upstreams": {"stable": {"url": reference["stable"], "weight": 1}},
-        "admin": {"host": "127.0.0.1", "port": admin_port},
-        "logging": {"level": "info", "access": False},
-    }
-    path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(config))
+    port, admin_port, config, path = serve_config(
+        tmp_path, reference, logging={"level": "info", "access": False}
+    )
     proc = subprocess.Popen(
         [*SHIMGW, "serve", "--config", str(path), "--workers", "2"],
         stdout=subprocess.PIPE,

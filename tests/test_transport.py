@@ -11,6 +11,7 @@ import pytest
 from shimgw.errors import UntranslatableRequest, UpstreamTimeout, UpstreamUnavailable
 from shimgw.messages import V2Request
 from shimgw.transport import FastUpstream
+from shimgw.upstream import Limits
 
 GET = V2Request("getRun", "GET", "/v2/runs/run-1", {"runId": "run-1"}, {}, {})
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
@@ -69,13 +70,8 @@ async def serve() -> AsyncIterator[Callable[[Answer], asyncio.Future[Server]]]:
 
 
 def upstream(port: int, **kwargs: float) -> FastUpstream:
-    return FastUpstream(
-        "t",
-        f"http://127.0.0.1:{port}",
-        connect_timeout=1,
-        total_timeout=float(kwargs.get("total", 2)),
-        max_body_bytes=int(kwargs.get("limit", 1 << 20)),
-    )
+    limits = Limits(1, float(kwargs.get("total", 2)), int(kwargs.get("limit", 1 << 20)))
+    return FastUpstream("t", f"http://127.0.0.1:{port}", limits)
 
 
 async def test_keep_alive_reuses_one_connection(serve) -> None:  # type: ignore[no-untyped-def]
@@ -182,7 +178,7 @@ async def test_connection_close_is_not_reused(serve) -> None:  # type: ignore[no
 
 def test_https_needs_the_aiohttp_transport() -> None:
     with pytest.raises(ValueError, match="aiohttp"):
-        FastUpstream("t", "https://x", connect_timeout=1, total_timeout=1, max_body_bytes=1024)
+        FastUpstream("t", "https://x", Limits(1, 1, 1024))
 
 
 async def test_interim_answers_are_skipped_and_never_desync(serve) -> None:  # type: ignore[no-untyped-def]
