@@ -21,8 +21,14 @@ from collections.abc import Hashable
 
 from shimgw.messages import Phase1Response
 
+# What an entry costs beyond the bytes it holds (key tuple, response object, dict slot),
+# measured at a few kilobytes; counting it keeps `max_bytes` a real memory bound.
+ENTRY_OVERHEAD = 4096
+
 
 class AnswerCache:
+    """One memo per snapshot, shared by all operations (the key names the operation)."""
+
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.size = 0
@@ -40,6 +46,7 @@ class AnswerCache:
         return entry[0]
 
     def put(self, key: Hashable, answer: Phase1Response, cost: int) -> None:
+        cost += ENTRY_OVERHEAD
         if cost > self.max_bytes // 4 or key in self._entries:
             return  # one huge answer must not flush everything else
         self._entries[key] = (answer, cost)

@@ -196,8 +196,15 @@ class Gateway:
     ) -> web.Response:
         mode = snapshot.config.validate_responses
         memo, key = op.answers, None
-        if memo is not None and mode == "enforce" and parsed.body is ABSENT and op.answer_check:
+        if (
+            memo is not None
+            and mode == "enforce"
+            and answer.body  # an empty answer (204) is cheap to translate: not worth a slot
+            and parsed.body is ABSENT
+            and op.answer_check
+        ):
             key = (
+                op.plan.operation,
                 answer.status,
                 answer.content_type,
                 tuple(
@@ -249,7 +256,8 @@ class Gateway:
         answer = V2Response(answer.status, answer.headers, answer.content_type, answer.body, data)
         result = to_phase1(op.plan, snapshot.errors, parsed, answer)
         if key is not None and memo is not None and violation is None:
-            memo.put(key, result, len(answer.body) + len(result.body))
+            cost = len(answer.body) + len(result.body) + sum(len(str(v)) for v in key[-2:])
+            memo.put(key, result, cost)
         return _respond(result, rid)
 
 

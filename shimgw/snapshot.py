@@ -121,6 +121,7 @@ def build_snapshot(config: Config, previous: Snapshot | None = None) -> Snapshot
         if op_id not in phase1.operations:
             raise TranslationError(f"routing.routes.{op_id}", "not an operationId of phase1.yaml")
     operations = {}
+    memo = AnswerCache(config.cache_max_bytes) if config.cache_max_bytes else None
     for op_id, plan in plans.items():
         target = phase2.operations[plan.target] if plan.target else None
         operations[op_id] = Operation(
@@ -128,9 +129,7 @@ def build_snapshot(config: Config, previous: Snapshot | None = None) -> Snapshot
             phase1_request_check(phase1, phase1.operations[op_id]),
             phase2_request_check(phase2, target) if target else None,
             response_check(phase2, target) if target else None,
-            AnswerCache(config.cache_max_bytes)
-            if target and config.cache_max_bytes and plan.memoisable
-            else None,
+            memo if target and plan.memoisable else None,
         )
     version = hashlib.sha256(
         "\n".join((config.digest, phase1.sha256, phase2.sha256, _digest_folder(folder))).encode()

@@ -102,6 +102,10 @@ class _Connection(asyncio.Protocol):
         self._fail(_Closed(self._received))
 
     # httptools callbacks
+    def on_message_begin(self) -> None:
+        if self._waiter is None or self._waiter.done():
+            self._close()  # an answer nobody asked for: this connection's framing is lost
+
     def on_header(self, name: bytes, value: bytes) -> None:
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
@@ -268,6 +272,7 @@ class FastUpstream:
             connection = self._idle.pop()
             if not connection.closed:
                 return connection
+            self._all.discard(connection)  # closed by the upstream while idle
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self.limits.connect_timeout):

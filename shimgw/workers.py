@@ -21,6 +21,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 log = logging.getLogger("shimgw")
 Runner = Callable[[Coroutine[Any, Any, None]], None]
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CRASH_WINDOW_S = 60.0
 
 
 def serve(config_path: Path, *, workers: int, run: Runner) -> int:
@@ -69,21 +71,41 @@ async def _worker_main(snapshot: Any, *, index: int, workers: int) -> None:
         # Only worker 0 listens for admin calls; the others would share its port at random.
         config = replace(snapshot.config, admin=replace(snapshot.config.admin, port=None))
         snapshot = replace(snapshot, config=config)
-    runtime = Runtime(snapshot, reload_hook=_tell_parent if workers > 1 else None)
+    # Worker 0 speaks for all (every worker sees a file change; one report is enough).
+    hook = _tell_parent if workers > 1 and index == 0 else None
+    runtime = Runtime(snapshot, reload_hook=hook)
     await run_until_signalled(Service(runtime, reuse_port=workers > 1))
 
 
 def _tell_parent(reason: str) -> None:
-    """After an admin reload or rollback reset in worker 0, let the parent tell them all
-    (SIGHUP: reload; SIGUSR1: reset rollbacks). File changes every worker sees itself."""
-    if reason == "admin":
+    """After a reload (admin or file change) or an admin rollback reset in a worker, let the
+    parent tell them all (SIGHUP: reload; SIGUSR1: reset) and keep its own copy current
+    for restarts. A reload that came from the parent's SIGHUP is not echoed back."""
+    if reason in ("admin", "file change"):
         os.kill(os.getppid(), signal.SIGHUP)
     elif reason == "admin-reset":
         os.kill(os.getppid(), signal.SIGUSR1)
 
 
 def _supervise(snapshot: Any, workers: int, run: Runner) -> int:
+    from shimgw.config import load_config
+    from shimgw.snapshot import build_snapshot
+
     children: dict[int, int] = {}
+    last_good = [snapshot]  # what a restarted worker starts from
+
+    def refresh() -> None:
+        """Follow the config the workers serve, so a restart never goes back in time."""
+        source = last_good[0].config.source
+        if source is None:
+            return
+        try:
+            last_good[0] = build_snapshot(load_config(source), last_good[0])
+        except Exception as exc:  # a refused config: the workers refuse it too
+            log.warning(
+                "supervisor keeps the last good config",
+                extra={"fields": {"error": " ".join(str(exc).split())[:300]}},
+            )
 
     def spawn(index: int) -> None:
         pid = os.fork()
@@ -95,7 +117,7 @@ def _supervise(snapshot: Any, workers: int, run: Runner) -> int:
             signal.signal(signal.SIGUSR1, signal.SIG_IGN)
             code = 0
             try:
-                run(_worker_main(snapshot, index=index, workers=workers))
+                run(_worker_main(last_good[0], index=index, workers=workers))
             except BaseException:
                 log.exception("worker crashed", extra={"fields": {"worker": index}})
                 code = 1
@@ -111,6 +133,8 @@ def _supervise(snapshot: Any, workers: int, run: Runner) -> int:
         nonlocal stopping
         if sig in (signal.SIGTERM, signal.SIGINT):
             stopping = True
+        if sig == signal.SIGHUP:
+            refresh()
         for pid in list(children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM if sig == signal.SIGINT else sig)
@@ -120,7 +144,8 @@ def _supervise(snapshot: Any, workers: int, run: Runner) -> int:
     for index in range(workers):
         spawn(index)
     log.info("supervising workers", extra={"fields": {"workers": workers, "pid": os.getpid()}})
-    failures = 0
+    # A crash loop (many exits in a short time) ends the gateway; crashes far apart don't.
+    recent: deque[float] = deque()
     while children:
         try:
             pid, status = os.wait()
@@ -133,22 +158,19 @@ def _supervise(snapshot: Any, workers: int, run: Runner) -> int:
         index = children.pop(pid)
         if stopping:
             continue
-        failures += 1
+        now = time.monotonic()
+        recent.append(now)
+        while recent and recent[0] < now - CRASH_WINDOW_S:
+            recent.popleft()
         log.error(
             "worker exited; restarting",
             extra={"fields": {"worker": index, "status": os.waitstatus_to_exitcode(status)}},
         )
-        if failures > 5 * workers:
+        if len(recent) > 5 * workers:
+            log.error("workers keep crashing; stopping", extra={"fields": {"exits": len(recent)}})
             forward(signal.SIGTERM, None)
             return 1
         time.sleep(0.5)
-        from shimgw.config import load_config
-        from shimgw.snapshot import build_snapshot
-
-        if snapshot.config.source is not None:
-            try:
-                snapshot = build_snapshot(load_config(snapshot.config.source), snapshot)
-            except Exception:  # the last good snapshot serves the restarted worker
-                log.exception("restart keeps the last good config")
+        refresh()
         spawn(index)
     return 0

@@ -227,3 +227,12 @@ async def test_retired_pool_serves_stragglers_without_pooling(serve) -> None:  #
     await up.close()
     assert (await up.send(GET, {})).status == 200
     assert up._idle == [] and up._all == set()
+
+
+async def test_connections_closed_while_idle_leave_the_pool(serve) -> None:  # type: ignore[no-untyped-def]
+    server = await serve(lambda head, i: OK if i == 0 else None)  # closes on the next request
+    up = upstream(server.port)
+    for _ in range(20):
+        assert (await up.send(GET, {})).status == 200
+    assert len(up._all) <= 1
+    await up.close()
