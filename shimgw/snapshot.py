@@ -32,7 +32,8 @@ from shimgw.errors import TranslationError
 from shimgw.routing.canary import Picker
 from shimgw.routing.routes import RouteTable, build_routes
 from shimgw.translate.check import check_translations
-from shimgw.translate.language import ErrorTable, Translations, load_translations
+from shimgw.translate.language import load_translations
+from shimgw.translate.nodes import ErrorTable, Translations
 from shimgw.translate.plan import OperationPlan, build_plans
 
 

@@ -22,7 +22,7 @@ import jsonschema_rs
 
 from shimgw.contracts.document import Contract, OperationSpec
 from shimgw.translate import transforms as tf
-from shimgw.translate.language import (
+from shimgw.translate.nodes import (
     Apply,
     Arith,
     Concat,

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from shimgw.translate import transforms as tf
-from shimgw.translate.language import (
+from shimgw.translate.nodes import (
     All,
     AnyOf,
     Apply,

@@ -36,7 +36,7 @@ from shimgw.errors import LocalAnswer, TranslatedError, UntranslatableRequest
 from shimgw.messages import ParsedRequest, Phase1Response, V2Request, V2Response
 from shimgw.translate import transforms as tf
 from shimgw.translate.compiler import Ctx, Evaluator
-from shimgw.translate.language import ErrorTable
+from shimgw.translate.nodes import ErrorTable
 from shimgw.translate.plan import OperationPlan
 from shimgw.translate.transforms import ABSENT, TransformFailed
 

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from shimgw.contracts.document import Contract
 from shimgw.errors import TranslationError
 from shimgw.translate.compiler import Evaluator, compile_value
-from shimgw.translate.language import From, OperationRules, Translations
+from shimgw.translate.nodes import From, OperationRules, Translations
 
 _TEMPLATE_PARAM = re.compile(r"\{([^{}]+)\}")
 

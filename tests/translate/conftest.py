@@ -8,7 +8,8 @@ import pytest
 
 from shimgw import resources
 from shimgw.contracts.document import Contract, load_contract
-from shimgw.translate.language import Translations, load_translations
+from shimgw.translate.language import load_translations
+from shimgw.translate.nodes import Translations
 from shimgw.translate.plan import OperationPlan, build_plans
 
 

@@ -11,7 +11,7 @@ import pytest
 from shimgw.errors import LocalAnswer, TranslatedError
 from shimgw.messages import ParsedRequest, V2Response
 from shimgw.translate.engine import to_phase1, to_v2, translate_error
-from shimgw.translate.language import Translations
+from shimgw.translate.nodes import Translations
 from shimgw.translate.plan import OperationPlan
 from shimgw.translate.transforms import ABSENT
 
