@@ -2,8 +2,8 @@
 
 This module only reads and checks the *shape* of the files; it knows nothing
 of the contracts (`check.py` holds those checks) and nothing of evaluation
-(`engine.py` compiles these trees into closures). The language itself is
-documented in `translations/README.md`; the vocabulary lives here:
+(`compiler.py` turns these trees into closures). The language is documented
+in `translations/README.md`, its node classes are in `nodes.py`; the grammar:
 
 value   := {from: ROOT.a.b} | {const: V} | {object: {k: value}} | {concat: [value | "text"]}
            | {if: cond, then: value, else: value} | {add|sub|mul: [value, value]}
