@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit check bench clean
+.PHONY: demo test lint typecheck unit check alerts bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,15 @@ check: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q
 
-test: lint typecheck check unit
+# The alert rules' unit tests need promtool (Debian: `apt-get install prometheus`; .ci/run
+# installs it); without it this says so in one line and the rest of `make test` goes on.
+alerts:
+	@if command -v promtool >/dev/null; then \
+		promtool check rules deploy/prometheus/alerts.yaml && \
+		cd deploy/prometheus && promtool test rules alerts.test.yaml; \
+	else echo "promtool not found: alert rule tests skipped (apt-get install prometheus)"; fi
+
+test: lint typecheck check alerts unit
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

@@ -112,7 +112,7 @@ class Metrics:
         self.duration = Histogram(
             "shimgw_request_duration_seconds",
             "Time from request to answer.",
-            ["operation"],
+            ["operation", "upstream"],
             registry=r,
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2.5, 5, 10),
         )
@@ -140,6 +140,28 @@ class Metrics:
             registry=r,
             **gauge_mode,
         )
+        self.configured_weight = Gauge(
+            "shimgw_upstream_configured_weight",
+            "Weight the config gives each upstream (before rollbacks).",
+            ["upstream"],
+            registry=r,
+            **gauge_mode,
+        )
+        # The last probe's word wins, whichever worker wrote it.
+        self.upstream_up = Gauge(
+            "shimgw_upstream_up",
+            "1 when the upstream's last /v2/health probe answered 200, else 0.",
+            ["upstream"],
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.reload_ok = Gauge(
+            "shimgw_config_last_reload_successful",
+            "1 when the last reload attempt was applied (or there was none yet), 0 when refused.",
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.reload_ok.set(1)
         self.rolled_back = Gauge(
             "shimgw_upstream_rolled_back",
             "1 while an automatic rollback holds the upstream at weight 0.",
@@ -148,7 +170,7 @@ class Metrics:
             **gauge_mode,
         )
         self._request_children: dict[tuple[str, int, str], Any] = {}
-        self._duration_children: dict[str, Any] = {}
+        self._duration_children: dict[tuple[str, str], Any] = {}
         self.rollbacks = Counter(
             "shimgw_rollbacks", "Automatic rollbacks triggered.", ["upstream", "reason"], registry=r
         )
@@ -170,9 +192,10 @@ class Metrics:
                 operation, str(status), upstream
             )
         counter.inc()
-        histogram = self._duration_children.get(operation)
+        arm = (operation, upstream)
+        histogram = self._duration_children.get(arm)
         if histogram is None:
-            histogram = self._duration_children[operation] = self.duration.labels(operation)
+            histogram = self._duration_children[arm] = self.duration.labels(operation, upstream)
         histogram.observe(seconds)
 
 

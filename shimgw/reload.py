@@ -88,6 +88,7 @@ class Runtime:
         self._closing: set[asyncio.Task[None]] = set()
         self._serving_for: Snapshot | None = None
         self._serving_names: list[str] = []
+        self.probes: dict[str, bool] = {}  # upstream → did its last /v2/health probe pass
         self.rollback = RollbackTracker(
             snapshot.config.rollback, snapshot.config.upstreams, on_rollback=self._on_rollback
         )
@@ -131,6 +132,8 @@ class Runtime:
         self.rollback.record(upstream, seconds, failed, self._serving())
 
     def probe_result(self, upstream: str, ok: bool) -> None:
+        self.probes[upstream] = ok
+        self.metrics.upstream_up.labels(upstream).set(1 if ok else 0)
         self.rollback.probe_result(upstream, ok, self._serving())
 
     def _serving(self) -> list[str]:
@@ -153,6 +156,9 @@ class Runtime:
     def _publish_weights(self) -> None:
         for name, weight in self.effective_weights().items():
             self.metrics.weight.labels(name).set(weight)
+            self.metrics.configured_weight.labels(name).set(
+                self.current.config.upstreams[name].weight
+            )
             self.metrics.rolled_back.labels(name).set(1 if name in self.rollback.disabled else 0)
 
     def reset_rollback(self, reason: str = "admin") -> None:
@@ -182,11 +188,13 @@ class Runtime:
                     exc = ConfigError(str(source), f"cannot be loaded: {type(exc).__name__}: {exc}")
                 self.last_error, self.last_error_at = str(exc), time.time()
                 self.metrics.reloads.labels("refused").inc()
+                self.metrics.reload_ok.set(0)
                 log.error(
                     f"reload refused, still serving {previous.version}: {exc}",
                     extra={"fields": {"reason": reason}},
                 )
                 return False
+            self.metrics.reload_ok.set(1)
             if snapshot.version == previous.version:
                 return True
             self.current = self._attach(snapshot, previous)

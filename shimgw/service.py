@@ -21,6 +21,7 @@ from shimgw.errors import GatewayError
 from shimgw.messages import V2Request
 from shimgw.reload import Runtime
 from shimgw.server import Gateway, build_app
+from shimgw.upstream import Upstream
 
 log = logging.getLogger("shimgw")
 WATCH_INTERVAL_S = 1.0
@@ -88,6 +89,9 @@ class Service:
             ).start()
             self._runners.append(admin)
             self.admin_port = _bound_port(admin)
+        # The first round before "listening": readiness is known from the start (each probe
+        # is bounded by the upstream's own timeouts).
+        await self._probe_round()
         self._tasks.append(asyncio.create_task(self._watch()))
         self._tasks.append(asyncio.create_task(self._probe_health()))
         log.info(
@@ -120,20 +124,21 @@ class Service:
                 seen = _fingerprint(watched_files(self.runtime))
 
     async def _probe_health(self) -> None:
-        """Ask every serving upstream's /v2/health; the rollback tracker counts failures."""
+        """Ask every upstream's /v2/health, at once and then every `health_interval_s`.
+
+        The results feed `/readyz` and `shimgw_upstream_up` always, and the rollback
+        tracker when `rollback.health_failures` is set (it ignores them otherwise).
+        """
         while True:
-            rollback = self.runtime.current.config.rollback
-            await asyncio.sleep(rollback.health_interval_s)
-            if rollback.health_failures <= 0:
-                continue
-            snapshot = self.runtime.current
-            for name, upstream in snapshot.upstreams.items():
-                try:
-                    answer = await upstream.send(HEALTH_PROBE, {"X-Correlation-ID": "probe"})
-                    ok = answer.status == 200
-                except GatewayError:
-                    ok = False
-                self.runtime.probe_result(name, ok)
+            await asyncio.sleep(self.runtime.current.config.rollback.health_interval_s)
+            await self._probe_round()
+
+    async def _probe_round(self) -> None:
+        snapshot = self.runtime.current
+        names = list(snapshot.upstreams)
+        results = await asyncio.gather(*(_probe(snapshot.upstreams[n]) for n in names))
+        for name, ok in zip(names, results, strict=True):
+            self.runtime.probe_result(name, ok)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -144,6 +149,14 @@ class Service:
         for runner in reversed(self._runners):
             await runner.cleanup()
         await self.runtime.close()
+
+
+async def _probe(upstream: Upstream) -> bool:
+    try:
+        answer = await upstream.send(HEALTH_PROBE, {"X-Correlation-ID": "probe"})
+    except GatewayError:
+        return False
+    return answer.status == 200
 
 
 def _bound_port(runner: web.AppRunner) -> int:

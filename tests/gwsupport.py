@@ -95,6 +95,9 @@ def base_config(upstreams: dict[str, tuple[str, int]], **overrides: Any) -> dict
         "timeouts": {"connect": 1, "total": 2},
         "admin": {"host": "127.0.0.1", "port": 0, "token_env": "SHIMGW_TEST_ADMIN_TOKEN"},
         "logging": {"level": "warning", "access": False},
+        # One health probe round at start, none after: tests that count the orchestrator's
+        # calls or arm a getHealth fault must not race a periodic probe.
+        "rollback": {"health_interval_s": 3600},
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(config.get(key), dict):
