@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,14 +24,19 @@ from shimgw.errors import ConfigError
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it
 
 T = TypeVar("T")
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 DEFAULT_ADMIN_PORT: int | None = 9180
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UpstreamConfig:
     name: str
     url: str
     weight: int
+    max_connections: int = 128  # calls in flight (one per connection) to this upstream
+    max_queue: int = 128  # calls waiting for a slot, at most timeouts.connect s; then 503
+    # Sent on every call to this upstream, values read from the environment (never the file).
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +158,16 @@ def _int(value: Any, key: str) -> int:
     return value
 
 
+def _at_least(low: int) -> Callable[[Any, str], int]:
+    def check(value: Any, key: str) -> int:
+        number = _int(value, key)
+        if number < low:
+            raise ConfigError(key, f"expected a whole number ≥ {low}, got {number}")
+        return number
+
+    return check
+
+
 def _positive(value: Any, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ConfigError(key, f"expected a number > 0, got {value!r}")
@@ -237,9 +253,27 @@ def parse_config(raw: Any, *, base: Path, source: Path | None = None, digest: st
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(entry.path("url"), f"expected an http(s) URL, got {url!r}")
+        if "@" in parts.netloc:
+            # Never echoed back: the URL is shown by GET /admin/config and in logs.
+            raise ConfigError(
+                entry.path("url"),
+                "credentials in the URL are refused (they would be shown by /admin/config "
+                "and logged); give the orchestrator's credentials in a header from the "
+                "environment (`upstreams.<name>.headers_env`)",
+            )
         weight = entry.get("weight", _weight, 1 if len(ups.raw) == 1 else 0)
+        max_connections = entry.get("max_connections", _at_least(1), 128)
+        max_queue = entry.get("max_queue", _at_least(0), 128)
+        env_headers: dict[str, Any] = entry.get("headers_env", _dict, {})
         entry.done()
-        upstreams[str(name)] = UpstreamConfig(str(name), url.rstrip("/"), weight)
+        upstreams[str(name)] = UpstreamConfig(
+            name=str(name),
+            url=url.rstrip("/"),
+            weight=weight,
+            max_connections=max_connections,
+            max_queue=max_queue,
+            headers=_headers_from_env(env_headers, entry.path("headers_env")),
+        )
     if sum(u.weight for u in upstreams.values()) == 0:
         raise ConfigError("upstreams", "all weights are 0: no upstream would serve")
 
@@ -387,6 +421,19 @@ def _routing(r: _Reader, upstreams: Mapping[str, UpstreamConfig]) -> RoutingConf
     force = r.get("force_header", _str, "X-Shimgw-Upstream")
     r.done()
     return RoutingConfig(key, salt, routes, tuple(groups), force)
+
+
+def _headers_from_env(raw: Mapping[str, Any], key: str) -> tuple[tuple[str, str], ...]:
+    out = []
+    for name, variable in raw.items():
+        where = f"{key}.{name}"
+        if not isinstance(name, str) or not _TOKEN.match(name):
+            raise ConfigError(where, "not an HTTP header name")
+        value = os.environ.get(_str(variable, where), "")
+        if not value or "\r" in value or "\n" in value:
+            raise ConfigError(where, f"environment variable {variable} is unset or not one line")
+        out.append((name, value))
+    return tuple(out)
 
 
 def _str_list(value: Any, key: str) -> list[str]:

@@ -74,6 +74,22 @@ class UpstreamContractViolation(UpstreamError):
     """The orchestrator answered, but the answer breaks phase2.yaml."""
 
 
+class UpstreamBusy(GatewayError):
+    """The upstream's connection and queue caps are full (qos.py): retry shortly.
+
+    The handler answers it as if the orchestrator had said 503 (with Retry-After),
+    through the operation's own status table, so each operation keeps its contract.
+    """
+
+    status = 503
+
+
+class RateLimited(GatewayError):
+    """The client passed `limits.per_client_rps`; carries Retry-After."""
+
+    status = 429
+
+
 class UpstreamTimeout(GatewayError):
     """No connection within `timeouts.connect`, or no whole answer within `timeouts.total`."""
 

@@ -2,14 +2,30 @@
 
 A declared length over the cap is refused before a byte is read; a chunked
 body is read until it passes the cap, so neither a client nor an upstream can
-make the gateway buffer more than it allows.
+make the gateway buffer more than it allows. A compressed body is capped on
+its decoded size (`decode_stepwise`, or the reader's own decoded stream).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from aiohttp import StreamReader
+
+from shimgw.decoding import BodyDecoder
+
+
+async def decode_stepwise(body: bytes, encoding: str, limit: int) -> bytes:
+    """`body` decoded, its decoded size capped at `limit` (`DecodedTooLarge`), one bounded
+    step at a time with the event loop free between steps (`DecodeError` when corrupt)."""
+    decoder = BodyDecoder(encoding, limit)
+    parts = []
+    for part in decoder.feed(body):
+        parts.append(part)
+        await asyncio.sleep(0)
+    decoder.finish()
+    return b"".join(parts)
 
 
 async def read_capped(

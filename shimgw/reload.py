@@ -51,7 +51,7 @@ ADMIN_TOKEN_HEADER = "X-Shimgw-Admin-Token"
 
 def http_upstream(upstream: UpstreamConfig, config: Config) -> Upstream:
     if config.upstream_transport == "fast":
-        return FastUpstream(upstream.name, upstream.url, limits_of(config))
+        return FastUpstream(upstream.name, upstream.url, limits_of(config, upstream))
     trace_configs = None
     if config.trace_sample_ratio > 0:
         # Recording spans: the aiohttp client's own instrumentation adds the client span
@@ -60,11 +60,20 @@ def http_upstream(upstream: UpstreamConfig, config: Config) -> Upstream:
 
         provider = tracer_provider(config.trace_sample_ratio)
         trace_configs = [create_trace_config(tracer_provider=provider)]
-    return HttpUpstream(upstream.name, upstream.url, limits_of(config), trace_configs=trace_configs)
+    return HttpUpstream(
+        upstream.name, upstream.url, limits_of(config, upstream), trace_configs=trace_configs
+    )
 
 
-def limits_of(config: Config) -> Limits:
-    return Limits(config.connect_timeout, config.total_timeout, config.max_upstream_body_bytes)
+def limits_of(config: Config, upstream: UpstreamConfig) -> Limits:
+    return Limits(
+        connect_timeout=config.connect_timeout,
+        total_timeout=config.total_timeout,
+        max_body_bytes=config.max_upstream_body_bytes,
+        max_connections=upstream.max_connections,
+        max_queue=upstream.max_queue,
+        headers=upstream.headers,
+    )
 
 
 class Runtime:
@@ -224,7 +233,7 @@ class Runtime:
             if (
                 kept is not None
                 and (type(kept) is transport or not isinstance(kept, FastUpstream | HttpUpstream))
-                and kept.same_as(up.url, limits_of(config))
+                and kept.same_as(up.url, limits_of(config, up))
             ):
                 upstreams[name] = old.pop(name)
             else:

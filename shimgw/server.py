@@ -18,11 +18,13 @@ from aiohttp import web
 from opentelemetry import trace
 
 from shimgw import observe
+from shimgw.decoding import is_identity
 from shimgw.errors import (
     BadRequest,
     GatewayError,
     InternalError,
     PayloadTooLarge,
+    UpstreamBusy,
     UpstreamContractViolation,
     UpstreamError,
     UpstreamTimeout,
@@ -49,9 +51,12 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
 async def _read_limited(request: web.Request, limit: int) -> bytes:
     if not request.body_exists:
         return b""
+    # aiohttp undoes a Content-Encoding as it reads, in bounded steps; the declared length
+    # is then the compressed one, so the cap is counted on the decoded chunks instead.
+    encoded = not is_identity(request.headers.get("Content-Encoding"))
     return await read_capped(
         request.content,
-        request.content_length,
+        None if encoded else request.content_length,
         limit,
         request.read,
         lambda length: PayloadTooLarge(f"body: {over_limit(length, limit)}"),
@@ -116,7 +121,12 @@ class Gateway:
                 raise InternalError(f"{op_id}: a local operation gave no answer")
             op.call_check.check(call)
             upstream_name = self.runtime.choose(snapshot, op_id, request)
-            answer, elapsed = await self._send(snapshot, upstream_name, call)
+            try:
+                answer, elapsed = await self._send(snapshot, upstream_name, call)
+            except UpstreamBusy as busy:
+                # As if the orchestrator had said 503: each operation's own table decides.
+                self.metrics.upstream_errors.labels(upstream_name, "busy").inc()
+                return _respond(to_phase1(op.plan, snapshot.errors, parsed, busy_answer(busy)), rid)
             response = self._translate(snapshot, op, parsed, answer, upstream_name, rid, elapsed)
             status = response.status
             return response
@@ -259,6 +269,15 @@ class Gateway:
             cost = len(answer.body) + len(result.body) + sum(len(str(v)) for v in key[-2:])
             memo.put(key, result, cost)
         return _respond(result, rid)
+
+
+def busy_answer(busy: UpstreamBusy) -> V2Response:
+    """The /v2 503 the orchestrator would have given had it been asked (phase2.yaml's
+    Problem), so a busy gateway answers exactly as each operation maps a 503."""
+    data = {"type": "about:blank", "title": "Service Unavailable", "status": 503}
+    data["detail"] = busy.message
+    headers = {k.lower(): v for k, v in busy.headers.items()}
+    return V2Response(503, headers, "application/problem+json", orjson.dumps(data), data)
 
 
 def _respond(result: Phase1Response, rid: str) -> web.Response:

@@ -15,12 +15,24 @@ refused, reset, closed mid-answer, unparseable, or over the size limit →
 An idempotent call whose reused keep-alive connection was closed before a
 single byte came back is retried once on a fresh connection (the server may
 close an idle connection just as we write to it).
+
+Bounds: an answer head over `MAX_HEAD_BYTES` and a body over the limit are
+refused while they arrive; a compressed body is kept as sent (counted against
+the same limit) and decoded after the answer is complete, in bounded steps
+that yield to the event loop, its DECODED size capped (decoding.py), inside
+`timeouts.total`. An upgrade (101 Switching Protocols, or any answer the
+parser hands over as another protocol) is an unusable answer, not a crash.
+At most `Limits.max_connections` calls are in flight per upstream, with a
+short queue before it (qos.py); past it the call fails with `UpstreamBusy`.
+
+Each connection has one explicit state (`ConnectionState`); the pool looks
+at it through `is_closed()` and ends connections only through `close()`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import zlib
+import enum
 from collections.abc import Mapping
 from typing import cast
 from urllib.parse import quote, urlsplit
@@ -28,13 +40,25 @@ from urllib.parse import quote, urlsplit
 import httptools
 import orjson
 
+from shimgw.decoding import DecodedTooLarge, DecodeError, is_identity
 from shimgw.errors import UntranslatableRequest, UpstreamTimeout, UpstreamUnavailable
-from shimgw.httpio import over_limit
+from shimgw.httpio import decode_stepwise, over_limit
 from shimgw.messages import V2Request, V2Response
+from shimgw.qos import UpstreamGate
 from shimgw.translate.transforms import ABSENT
 from shimgw.upstream import Limits
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+MAX_HEAD_BYTES = 64 << 10  # status line + headers of one answer
+
+
+class ConnectionState(enum.Enum):
+    """Where one pooled connection is in its life (as httpcore's HTTPConnectionState)."""
+
+    NEW = "new"  # connecting
+    IDLE = "idle"  # open, no call on it
+    ACTIVE = "active"  # a call is waiting for its answer
+    CLOSED = "closed"  # never carries another call
 
 
 class _Closed(Exception):
@@ -50,12 +74,12 @@ class _Stop(Exception):
 
 
 class _Connection(asyncio.Protocol):
-    """One keep-alive connection; one request at a time."""
+    """One keep-alive connection; one call at a time."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.transport: asyncio.Transport | None = None
-        self.closed = False
+        self.state = ConnectionState.NEW
         self.used = False
         self._waiter: asyncio.Future[V2Response] | None = None
         self._reset()
@@ -65,31 +89,50 @@ class _Connection(asyncio.Protocol):
         self._headers: dict[str, str] = {}
         self._chunks: list[bytes] = []
         self._size = 0
+        self._head_size = 0
+        self._head_done = False
         self._status = 0
         self._received = False
         self._keep_alive = False
+
+    def is_closed(self) -> bool:
+        return self.state is ConnectionState.CLOSED
+
+    def close(self) -> None:
+        """End this connection for good (its framing or its peer can no longer be trusted)."""
+        self.state = ConnectionState.CLOSED
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but speak its API.
         self.transport = cast(asyncio.Transport, transport)
+        if self.state is ConnectionState.NEW:
+            self.state = ConnectionState.IDLE
 
     def data_received(self, data: bytes) -> None:
-        if self._waiter is None or self._waiter.done():
+        if self.state is not ConnectionState.ACTIVE:
             # Bytes nobody asked for (a late or extra answer): this connection's framing
-            # can no longer be trusted, so it must never carry another request.
-            self._close()
+            # can no longer be trusted, so it must never carry another call.
+            self.close()
             return
         self._received = True
+        if not self._head_done:
+            self._head_size += len(data)  # httptools buffers a header line whole: count here
         try:
             self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(UpstreamUnavailable("the answer switches protocols (upgrade refused)"))
         except httptools.HttpParserError as exc:
-            # A callback that stopped the parse (over the limit) has already failed the
+            # A callback that stopped the parse (over a limit) has already failed the
             # waiter with the real reason; this only reaches a waiter still open.
             self._fail(UpstreamUnavailable(f"unreadable answer: {exc}"))
+        if not self._head_done and self._head_size > MAX_HEAD_BYTES:
+            self._fail(UpstreamUnavailable(f"answer head over {MAX_HEAD_BYTES} bytes"))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
+        self.state = ConnectionState.CLOSED
         headers = self._headers
         if (
             self._waiter is not None
@@ -104,7 +147,7 @@ class _Connection(asyncio.Protocol):
     # httptools callbacks
     def on_message_begin(self) -> None:
         if self._waiter is None or self._waiter.done():
-            self._close()  # an answer nobody asked for: this connection's framing is lost
+            self.close()  # an answer nobody asked for: this connection's framing is lost
 
     def on_header(self, name: bytes, value: bytes) -> None:
         key = name.decode("latin-1").lower()
@@ -114,6 +157,11 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self._status = self._parser.get_status_code()
         self._keep_alive = self._parser.should_keep_alive()
+        if self._status == 101 or self._parser.should_upgrade():
+            self._fail(UpstreamUnavailable("the answer switches protocols (upgrade refused)"))
+            raise _Stop
+        if self._status >= 200:
+            self._head_done = True
         declared = self._headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.limit:
             self._stop(int(declared))
@@ -131,56 +179,54 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         waiter = self._waiter
         if waiter is None or waiter.done():
-            self._close()  # a second answer to one request: never trust this connection again
+            self.close()  # a second answer to one call: never trust this connection again
             return
         if 100 <= self._status < 200:
             # An interim answer (100 Continue, 103 Early Hints): the final one follows on
             # the same connection (RFC 9110 §15.2).
             self._headers, self._chunks, self._size, self._status = {}, [], 0, 0
+            self._head_size = 0
             return
-        body = b"".join(self._chunks)
         headers = self._headers
-        encoding = headers.get("content-encoding", "identity").lower()
-        if encoding != "identity":
-            try:
-                body = _decode(body, encoding)
-            except (zlib.error, ValueError) as exc:
-                waiter.set_exception(UpstreamUnavailable(f"undecodable {encoding} body: {exc}"))
-                return
         ctype = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if not self._keep_alive:
-            self._close()
-        waiter.set_result(V2Response(self._status, headers, ctype, body))
+            self.close()
+        # The body stays as sent; a compressed one is decoded by the caller, step by step.
+        waiter.set_result(V2Response(self._status, headers, ctype, b"".join(self._chunks)))
 
     def _fail(self, exc: Exception) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
-        self._close()
-
-    def _close(self) -> None:
-        self.closed = True
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
+        self.close()
 
     async def exchange(self, data: bytes) -> V2Response:
-        if self.transport is None or self.closed:
+        if self.transport is None or self.state is not ConnectionState.IDLE:
             raise _Closed(False)
         self._reset()
+        self.state = ConnectionState.ACTIVE
         self._waiter = asyncio.get_running_loop().create_future()
         self.transport.write(data)
         try:
             return await self._waiter
         finally:
             self._waiter = None
+            if self.state is ConnectionState.ACTIVE:
+                self.state = ConnectionState.IDLE
 
 
-def _decode(body: bytes, encoding: str) -> bytes:
-    if encoding in ("gzip", "x-gzip"):
-        return zlib.decompress(body, 16 + zlib.MAX_WBITS)
-    if encoding == "deflate":
-        return zlib.decompress(body)
-    raise ValueError("unsupported content encoding")
+async def decoded(answer: V2Response, limit: int) -> V2Response:
+    """`answer` with its Content-Encoding undone: decoded size capped at `limit`, in steps
+    that yield to the loop, so neither a bomb nor a large body holds other requests."""
+    encoding = answer.headers.get("content-encoding")
+    if is_identity(encoding) or not answer.body:
+        return answer
+    assert encoding is not None
+    try:
+        body = await decode_stepwise(answer.body, encoding, limit)
+    except (DecodedTooLarge, DecodeError) as exc:
+        raise UpstreamUnavailable(f"answer: {exc}") from exc
+    return V2Response(answer.status, answer.headers, answer.content_type, body)
 
 
 def _query_string(query: list[tuple[str, str]]) -> str:
@@ -190,14 +236,7 @@ def _query_string(query: list[tuple[str, str]]) -> str:
 class FastUpstream:
     """An upstream over pooled `_Connection`s; same contract as `HttpUpstream`."""
 
-    def __init__(
-        self,
-        name: str,
-        url: str,
-        limits: Limits,
-        *,
-        pool_size: int = 256,
-    ) -> None:
+    def __init__(self, name: str, url: str, limits: Limits) -> None:
         parts = urlsplit(url)
         if parts.scheme != "http":
             raise ValueError(
@@ -207,11 +246,18 @@ class FastUpstream:
         self.limits = limits
         self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
         self._prefix = parts.path.rstrip("/")
-        self._host_header = parts.netloc
+        self._host_header = f"{self._host}:{self._port}" if parts.port else self._host
+        if ":" in self._host:
+            self._host_header = f"[{self._host}]" + (f":{parts.port}" if parts.port else "")
         self._idle: list[_Connection] = []
         self._retired = False  # after close(): still answers stragglers, pools nothing
-        self._pool_size = pool_size
         self._all: set[_Connection] = set()
+        self.gate = UpstreamGate(
+            name,
+            limit=limits.max_connections,
+            queue=limits.max_queue,
+            wait=limits.connect_timeout,
+        )
 
     def same_as(self, url: str, limits: Limits) -> bool:
         return (self.url, self.limits) == (url, limits)
@@ -227,6 +273,7 @@ class FastUpstream:
             if "\r" in value or "\n" in value:
                 raise UntranslatableRequest(f"header {name}: a line break cannot be sent")
             lines.append(f"{name}: {value}")
+        lines.extend(f"{name}: {value}" for name, value in self.limits.headers)
         if body or request.method in ("POST", "PUT", "PATCH"):
             lines.append(f"Content-Length: {len(body)}")
         # Header values go out as the bytes the client sent (aiohttp decoded them as UTF-8).
@@ -238,11 +285,19 @@ class FastUpstream:
             data = self._encode(request, headers)
         except UnicodeEncodeError as exc:
             raise UntranslatableRequest("a header cannot be sent as HTTP/1.1 text") from exc
+        await self.gate.acquire()
         try:
             async with asyncio.timeout(self.limits.total_timeout):
-                return await self._send(data, retry=request.method in _IDEMPOTENT)
+                answer = await self._send(data, retry=request.method in _IDEMPOTENT)
+                return await decoded(answer, self.limits.max_body_bytes)
         except TimeoutError as exc:
             raise UpstreamTimeout(f"orchestrator ({self.name}) did not answer in time") from exc
+        except UpstreamUnavailable as exc:
+            if exc.message.startswith("orchestrator ("):
+                raise
+            raise UpstreamUnavailable(f"orchestrator ({self.name}): {exc.message}") from exc
+        finally:
+            self.gate.release()
 
     async def _send(self, data: bytes, *, retry: bool) -> V2Response:
         while True:
@@ -258,10 +313,10 @@ class FastUpstream:
                 raise UpstreamUnavailable(
                     f"orchestrator ({self.name}) closed the connection mid-answer"
                 ) from None
-            except UpstreamUnavailable as exc:
-                raise UpstreamUnavailable(f"orchestrator ({self.name}): {exc.message}") from exc
+            except UpstreamUnavailable:
+                raise
             except BaseException:
-                connection._close()  # cancelled or timed out: its answer may still come
+                connection.close()  # cancelled or timed out: its answer may still come
                 raise
             finally:
                 self._release(connection)
@@ -270,7 +325,7 @@ class FastUpstream:
     async def _acquire(self) -> _Connection:
         while self._idle:
             connection = self._idle.pop()
-            if not connection.closed:
+            if not connection.is_closed():
                 return connection
             self._all.discard(connection)  # closed by the upstream while idle
         loop = asyncio.get_running_loop()
@@ -289,21 +344,20 @@ class FastUpstream:
         return protocol
 
     def _release(self, connection: _Connection) -> None:
-        if connection.closed or self._retired:
-            connection._close()
+        # The gate keeps calls in flight at max_connections, so the idle list never
+        # holds more than that either.
+        if connection.is_closed() or self._retired:
+            connection.close()
             self._all.discard(connection)
-        elif len(self._idle) < self._pool_size:
-            self._idle.append(connection)
         else:
-            connection._close()
-            self._all.discard(connection)
+            self._idle.append(connection)
 
     async def close(self) -> None:
-        # A request that began on an older snapshot may still come through here after a
+        # A call that began on an older snapshot may still come through here after a
         # reload retired this pool; it gets a connection of its own, closed after use.
         self._retired = True
         for connection in list(self._all):
-            connection._close()
+            connection.close()
         self._all.clear()
         self._idle.clear()
 

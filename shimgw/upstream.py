@@ -10,26 +10,34 @@ mapped here, at the edge, onto the error tree (`raise ... from`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import aiohttp
 import orjson
 
+from shimgw.decoding import DecodedTooLarge, DecodeError, is_identity
 from shimgw.errors import UpstreamTimeout, UpstreamUnavailable
-from shimgw.httpio import over_limit, read_capped
+from shimgw.httpio import decode_stepwise, over_limit, read_capped
 from shimgw.messages import V2Request, V2Response
+from shimgw.qos import UpstreamGate
 from shimgw.translate.transforms import ABSENT
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Limits:
     """What shapes an upstream's pool besides its URL; a reload keeps a pool whose
     URL and limits did not change."""
 
     connect_timeout: float
     total_timeout: float
-    max_body_bytes: int
+    max_body_bytes: int  # of the decoded answer
+    max_connections: int = 128  # calls in flight (= connections) to this upstream
+    max_queue: int = 128  # calls waiting for one of those, at most `connect_timeout` s
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # sent on every call
+
+
+MAX_HEAD_FIELD = 64 << 10  # one answer header line (the fast transport caps the whole head)
 
 
 class Upstream(Protocol):
@@ -54,13 +62,17 @@ class HttpUpstream:
         url: str,
         limits: Limits,
         *,
-        pool_size: int = 256,
         trace_configs: list[aiohttp.TraceConfig] | None = None,
     ) -> None:
         self.name, self.url, self.limits = name, url, limits
         self._trace_configs = trace_configs
-        self._pool_size = pool_size
         self._session: aiohttp.ClientSession | None = None
+        self.gate = UpstreamGate(
+            name,
+            limit=limits.max_connections,
+            queue=limits.max_queue,
+            wait=limits.connect_timeout,
+        )
 
     def same_as(self, url: str, limits: Limits) -> bool:
         return (self.url, self.limits) == (url, limits)
@@ -71,14 +83,17 @@ class HttpUpstream:
             self._session = aiohttp.ClientSession(
                 base_url=self.url,
                 connector=aiohttp.TCPConnector(
-                    limit=self._pool_size, keepalive_timeout=30, ttl_dns_cache=60
+                    limit=self.limits.max_connections, keepalive_timeout=30, ttl_dns_cache=60
                 ),
                 timeout=aiohttp.ClientTimeout(
                     total=self.limits.total_timeout,
                     connect=self.limits.connect_timeout,
                     sock_connect=self.limits.connect_timeout,
                 ),
-                auto_decompress=True,
+                # Decoded by us, after the read, capped on the decoded size (httpio.py).
+                auto_decompress=False,
+                max_field_size=MAX_HEAD_FIELD,
+                max_line_size=MAX_HEAD_FIELD,
                 skip_auto_headers=("User-Agent",),
                 json_serialize=lambda o: orjson.dumps(o).decode(),
                 trace_configs=self._trace_configs,
@@ -86,7 +101,16 @@ class HttpUpstream:
         return self._session
 
     async def send(self, request: V2Request, headers: Mapping[str, str]) -> V2Response:
+        await self.gate.acquire()
+        try:
+            return await self._send(request, headers)
+        finally:
+            self.gate.release()
+
+    async def _send(self, request: V2Request, headers: Mapping[str, str]) -> V2Response:
         session = self._open()
+        if self.limits.headers:
+            headers = {**headers, **dict(self.limits.headers)}
         data = None
         if request.body is not ABSENT:
             data = orjson.dumps(request.body)
@@ -95,10 +119,16 @@ class HttpUpstream:
                 request.method,
                 request.path,
                 params=request.query_pairs() or None,
-                headers=headers,
+                headers={**headers, **dict(self.limits.headers)}
+                if self.limits.headers
+                else headers,
                 data=data,
                 allow_redirects=False,
             ) as resp:
+                if resp.status == 101 or resp.status < 200:
+                    raise UpstreamUnavailable(
+                        f"orchestrator ({self.name}) answered {resp.status}: not a usable answer"
+                    )
                 body = await self._read(resp)
                 return V2Response(resp.status, resp.headers, resp.content_type.lower(), body)
         except TimeoutError as exc:
@@ -115,7 +145,7 @@ class HttpUpstream:
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
         limit = self.limits.max_body_bytes
-        return await read_capped(
+        body = await read_capped(
             resp.content,
             resp.content_length,
             limit,
@@ -124,6 +154,14 @@ class HttpUpstream:
                 f"orchestrator ({self.name}) answer: {over_limit(length, limit)}"
             ),
         )
+        encoding = resp.headers.get("Content-Encoding")
+        if is_identity(encoding) or not body:
+            return body
+        assert encoding is not None
+        try:
+            return await decode_stepwise(body, encoding, limit)
+        except (DecodedTooLarge, DecodeError) as exc:
+            raise UpstreamUnavailable(f"orchestrator ({self.name}) answer: {exc}") from exc
 
     async def close(self) -> None:
         if self._session is not None:

@@ -69,9 +69,18 @@ async def serve() -> AsyncIterator[Callable[[Answer], asyncio.Future[Server]]]:
         s.close()
 
 
+def limits(**kwargs: float) -> Limits:
+    return Limits(
+        connect_timeout=float(kwargs.get("connect", 1)),
+        total_timeout=float(kwargs.get("total", 2)),
+        max_body_bytes=int(kwargs.get("limit", 1 << 20)),
+        max_connections=int(kwargs.get("connections", 128)),
+        max_queue=int(kwargs.get("queue", 128)),
+    )
+
+
 def upstream(port: int, **kwargs: float) -> FastUpstream:
-    limits = Limits(1, float(kwargs.get("total", 2)), int(kwargs.get("limit", 1 << 20)))
-    return FastUpstream("t", f"http://127.0.0.1:{port}", limits)
+    return FastUpstream("t", f"http://127.0.0.1:{port}", limits(**kwargs))
 
 
 async def test_keep_alive_reuses_one_connection(serve) -> None:  # type: ignore[no-untyped-def]
@@ -178,7 +187,7 @@ async def test_connection_close_is_not_reused(serve) -> None:  # type: ignore[no
 
 def test_https_needs_the_aiohttp_transport() -> None:
     with pytest.raises(ValueError, match="aiohttp"):
-        FastUpstream("t", "https://x", Limits(1, 1, 1024))
+        FastUpstream("t", "https://x", limits(limit=1024))
 
 
 async def test_interim_answers_are_skipped_and_never_desync(serve) -> None:  # type: ignore[no-untyped-def]
