@@ -35,6 +35,7 @@ from shimgw.translate.check import check_translations
 from shimgw.translate.language import load_translations
 from shimgw.translate.nodes import ErrorTable, Translations
 from shimgw.translate.plan import OperationPlan, build_plans
+from shimgw.translate.provenance import request_sources
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +129,13 @@ def build_snapshot(config: Config, previous: Snapshot | None = None) -> Snapshot
         operations[op_id] = Operation(
             plan,
             phase1_request_check(phase1, phase1.operations[op_id]),
-            phase2_request_check(phase2, target) if target else None,
+            phase2_request_check(
+                phase2,
+                target,
+                request_sources(translations.operations[op_id], translations.every_call),
+            )
+            if target
+            else None,
             response_check(phase2, target) if target else None,
             memo if target and plan.memoisable else None,
         )

@@ -38,8 +38,8 @@ from typing import cast
 from urllib.parse import quote, urlsplit
 
 import httptools
-import orjson
 
+from shimgw import jsoncodec
 from shimgw.decoding import DecodedTooLarge, DecodeError, is_identity
 from shimgw.errors import UntranslatableRequest, UpstreamTimeout, UpstreamUnavailable
 from shimgw.httpio import decode_stepwise, over_limit
@@ -267,7 +267,7 @@ class FastUpstream:
         pairs = request.query_pairs()
         if pairs:
             target = f"{target}?{_query_string(pairs)}"
-        body = orjson.dumps(request.body) if request.body is not ABSENT else b""
+        body = jsoncodec.dumps(request.body) if request.body is not ABSENT else b""
         lines = [f"{request.method} {target} HTTP/1.1", f"Host: {self._host_header}"]
         for name, value in headers.items():
             if "\r" in value or "\n" in value:

@@ -16,6 +16,7 @@ from typing import Protocol
 import aiohttp
 import orjson
 
+from shimgw import jsoncodec
 from shimgw.decoding import DecodedTooLarge, DecodeError, is_identity
 from shimgw.errors import UpstreamTimeout, UpstreamUnavailable
 from shimgw.httpio import decode_stepwise, over_limit, read_capped
@@ -113,7 +114,7 @@ class HttpUpstream:
             headers = {**headers, **dict(self.limits.headers)}
         data = None
         if request.body is not ABSENT:
-            data = orjson.dumps(request.body)
+            data = jsoncodec.dumps(request.body)
         try:
             async with session.request(
                 request.method,

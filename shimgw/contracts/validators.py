@@ -17,17 +17,19 @@ Three checks, one per crossing:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import jsonschema_rs
-import orjson
 
+from shimgw import jsoncodec
 from shimgw.contracts.document import Contract, OperationSpec, ParamSpec, ResponseSpec, Schema
 from shimgw.errors import BadRequest, UntranslatableRequest, UpstreamContractViolation
 from shimgw.messages import ParsedRequest, V2Request
+from shimgw.translate.provenance import Sources, blame
 from shimgw.translate.transforms import ABSENT
 
 _INTEGER = re.compile(r"^-?[0-9]{1,19}\Z")  # \Z, not $: "5\n" is not a number
@@ -36,7 +38,18 @@ _MAX_MESSAGE = 240
 
 
 class Invalid(ValueError):
-    """A value that breaks its schema; the message names where."""
+    """A value that breaks its schema; the message names where.
+
+    `location` (path, query, header, body) and `path` (inside the value) say the same
+    for code: the /v2 request check uses them to name the Phase 1 field instead.
+    """
+
+    def __init__(
+        self, message: str, location: str | None = None, path: tuple[str | int, ...] = ()
+    ) -> None:
+        super().__init__(message)
+        self.location = location
+        self.path = path
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +60,8 @@ class CompiledSchema:
         if self.validator.is_valid(value):
             return
         error = next(iter(self.validator.iter_errors(value)))
-        raise Invalid(_describe(where, list(error.instance_path), error.message))
+        path = tuple(error.instance_path)
+        raise Invalid(_describe(where, list(path), error.message), path=path)
 
 
 def compile_schema(contract: Contract, schema: Schema) -> CompiledSchema:
@@ -84,6 +98,7 @@ class _ParamCheck:
     default: Any
     cast: Callable[[str], Any]
     schema: CompiledSchema
+    is_array: bool = False
 
 
 def _param_check(contract: Contract, param: ParamSpec) -> _ParamCheck:
@@ -96,6 +111,7 @@ def _param_check(contract: Contract, param: ParamSpec) -> _ParamCheck:
         schema.get("default", ABSENT),
         _caster(schema),
         compile_schema(contract, param.schema),
+        schema.get("type") == "array",
     )
 
 
@@ -146,6 +162,10 @@ class Phase1RequestCheck(_RequestChecks):
         body: bytes,
     ) -> ParsedRequest:
         try:
+            # len() of a multi-valued mapping (aiohttp's query) counts every pair, keys()
+            # each name once; a plain dict never differs: one comparison per request.
+            if len(query) != len(query.keys()):
+                self._refuse_repeats(query)
             return ParsedRequest(
                 self.operation,
                 self._params(self.path, path),
@@ -155,6 +175,15 @@ class Phase1RequestCheck(_RequestChecks):
             )
         except Invalid as exc:
             raise BadRequest(str(exc)) from exc
+
+    def _refuse_repeats(self, query: Mapping[str, str]) -> None:
+        """`?page=1&page=2` is refused, not resolved: which one the client meant is a guess.
+        Parameters the contract does not declare are ignored, repeated or not."""
+        names = [name for name, _ in query.items()]
+        for check in self.query:
+            count = names.count(check.key)
+            if count > 1 and not check.is_array:
+                raise Invalid(f"{check.label}: given {count} times; it takes one value")
 
     @staticmethod
     def _params(checks: tuple[_ParamCheck, ...], raw: Mapping[str, str]) -> dict[str, Any]:
@@ -186,8 +215,8 @@ class Phase1RequestCheck(_RequestChecks):
                 f"send {' or '.join(self.body)}"
             )
         try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
+            data = jsoncodec.loads(body)
+        except ValueError as exc:
             raise Invalid(f"body: not valid JSON ({exc})") from exc
         schema = self.body[media]
         if schema is not None:
@@ -204,21 +233,35 @@ def phase1_request_check(contract: Contract, op: OperationSpec) -> Phase1Request
 
 @dataclass(frozen=True, slots=True)
 class Phase2RequestCheck(_RequestChecks):
+    sources: Sources = field(default_factory=dict)  # /v2 location → the Phase 1 field
+
     def check(self, request: V2Request) -> None:
         try:
             self._check(request)
         except Invalid as exc:
-            raise UntranslatableRequest(f"the /v2 call would break phase2.yaml: {exc}") from exc
+            words = blame(self.sources, exc.location, exc.path) if exc.location else None
+            if words is None:  # a rule's own constant or a bug: say what /v2 refused
+                raise UntranslatableRequest(f"the /v2 call would break phase2.yaml: {exc}") from exc
+            # The client is told about the field it sent, never about /v2's names.
+            raise UntranslatableRequest(
+                f"{words}: this value is valid but cannot be carried to the job service"
+            ) from exc
 
     def _check(self, request: V2Request) -> None:
-        for checks, values in ((self.path, request.path_params), (self.query, request.query)):
+        for location, checks, values in (
+            ("path", self.path, request.path_params),
+            ("query", self.query, request.query),
+        ):
             for check in checks:
                 value = values.get(check.name, ABSENT)
                 if value is ABSENT:
                     if check.required:
                         raise Invalid(f"{check.label}: is required")
                     continue
-                check.schema.check(value, check.label)
+                try:
+                    check.schema.check(value, check.label)
+                except Invalid as exc:
+                    raise Invalid(str(exc), location, (check.name, *exc.path)) from None
         known = {c.name for c in self.query}
         for name in request.query:
             if name not in known:
@@ -229,7 +272,10 @@ class Phase2RequestCheck(_RequestChecks):
                 if check.required:
                     raise Invalid(f"{check.label}: is required")
                 continue
-            check.schema.check(check.cast(header), check.label)
+            try:
+                check.schema.check(check.cast(header), check.label)
+            except Invalid as exc:
+                raise Invalid(str(exc), "header", (check.key,)) from None
         if request.body is ABSENT:
             if self.body_required:
                 raise Invalid("body: a request body is required")
@@ -239,11 +285,17 @@ class Phase2RequestCheck(_RequestChecks):
             raise Invalid(f"body: content type {media!r} is not accepted")
         schema = self.body[media]
         if schema is not None:
-            schema.check(request.body, "body")
+            try:
+                schema.check(request.body, "body")
+            except Invalid as exc:
+                raise Invalid(str(exc), "body", exc.path) from None
 
 
-def phase2_request_check(contract: Contract, op: OperationSpec) -> Phase2RequestCheck:
-    return _request_checks(Phase2RequestCheck, contract, op)
+def phase2_request_check(
+    contract: Contract, op: OperationSpec, sources: Sources | None = None
+) -> Phase2RequestCheck:
+    check = _request_checks(Phase2RequestCheck, contract, op)
+    return dataclasses.replace(check, sources=sources) if sources else check
 
 
 # --- answers ------------------------------------------------------------------------------
@@ -300,8 +352,8 @@ class ResponseCheck:
             data: Any = body.decode("utf-8", errors="strict")
         else:
             try:
-                data = orjson.loads(body)
-            except orjson.JSONDecodeError as exc:
+                data = jsoncodec.loads(body)
+            except ValueError as exc:
                 raise Invalid(f"body: not valid JSON ({exc})") from exc
         if schema is not None:
             schema.check(data, "body")

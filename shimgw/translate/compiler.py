@@ -163,7 +163,11 @@ def _compile_object(node: Obj) -> Evaluator:
     def build(ctx: Ctx, it: Any) -> Any:
         out = {}
         for name, fn in fields:
-            result = fn(ctx, it)
+            try:
+                result = fn(ctx, it)
+            except TransformFailed as exc:  # free unless raised: name the field
+                exc.path = (name, *exc.path)
+                raise
             if result is not ABSENT:
                 out[name] = result
         # An object none of whose fields is present vanishes, so optional nested
@@ -211,9 +215,13 @@ def compile_step(step: Step) -> StepFn:
             if not isinstance(value, list):
                 raise TransformFailed(f"not a list: {value!r}")
             out = []
-            for item in value:
-                for fn in inner:
-                    item = fn(ctx, item)
+            for index, item in enumerate(value):
+                try:
+                    for fn in inner:
+                        item = fn(ctx, item)
+                except TransformFailed as exc:
+                    exc.path = (index, *exc.path)
+                    raise
                 out.append(item)
             return out
 

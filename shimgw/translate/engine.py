@@ -30,8 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
+from shimgw import jsoncodec
 from shimgw.errors import LocalAnswer, TranslatedError, UntranslatableRequest
 from shimgw.messages import ParsedRequest, Phase1Response, V2Request, V2Response
 from shimgw.translate import transforms as tf
@@ -82,7 +81,7 @@ def to_v2(
         field = "body"
         body = plan.body(ctx, None) if plan.body is not None else ABSENT
     except TransformFailed as exc:
-        raise UntranslatableRequest(f"{plan.operation} {field}: {exc}") from exc
+        raise UntranslatableRequest(f"{field}: {exc.describe()}") from exc
     for name, value in path_params.items():
         if value is ABSENT:
             raise UntranslatableRequest(f"{plan.operation}: no value for /v2 path parameter {name}")
@@ -119,11 +118,13 @@ def to_phase1(
             return Phase1Response(rule.status, b"", None, headers)
         data = rule.body(ctx, None)
     except TransformFailed as exc:
-        raise TranslatedError(502, f"orchestrator answer cannot be translated: {exc}") from exc
+        raise TranslatedError(
+            502, f"orchestrator answer cannot be translated: {exc.describe()}"
+        ) from exc
     if rule.media_type == "text/plain":
         body = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else b""
         return Phase1Response(rule.status, body, "text/plain; charset=utf-8", headers)
-    return Phase1Response(rule.status, orjson.dumps(data), "application/json", headers)
+    return Phase1Response(rule.status, jsoncodec.dumps(data), "application/json", headers)
 
 
 def translate_error(

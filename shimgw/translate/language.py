@@ -9,7 +9,8 @@ value   := {from: ROOT.a.b} | {const: V} | {object: {k: value}} | {concat: [valu
            | {if: cond, then: value, else: value} | {add|sub|mul: [value, value]}
            each optionally with `pipe: [step]` and `default: V`
 step    := NAME | {template: "x{}y"} | {strip_prefix: P} | {map: {k: v}} | {buckets: [...]}
-           | {pluck: F} | {join: SEP} | {each: [step]} | {filter: cond} | {shape: NAME}
+           | {within: {min, max}} | {pluck: F} | {join: SEP} | {each: [step]} | {filter: cond}
+           | {shape: NAME}
            | {apply: value}
 cond    := {eq: [value, value]} | {contains: [value, value]} | {present: value}
            | {not: cond} | {all: [cond]} | {any: [cond]}
@@ -212,6 +213,8 @@ class _Parser:
             )
         if kind == "buckets":
             return self._buckets(arg, f"{where}.buckets")
+        if kind == "within":
+            return self._within(arg, f"{where}.within")
         if kind == "each":
             if not isinstance(arg, list):
                 raise TranslationError(f"{where}.each", "expected a list of steps")
@@ -227,6 +230,15 @@ class _Parser:
         if kind == "apply":
             return Apply(self.value(arg, f"{where}.apply", inner_roots))
         raise TranslationError(where, f"unknown step {kind!r}")
+
+    @staticmethod
+    def _within(arg: Any, where: str) -> tf.Within:
+        if not isinstance(arg, dict) or not arg or set(arg) - {"min", "max"}:
+            raise TranslationError(where, "expected {min: N, max: N} (either or both)")
+        for key, bound in arg.items():
+            if isinstance(bound, bool) or not isinstance(bound, int | float):
+                raise TranslationError(f"{where}.{key}", "expected a number")
+        return tf.Within(arg.get("min"), arg.get("max"))
 
     @staticmethod
     def _buckets(arg: Any, where: str) -> tf.Buckets:

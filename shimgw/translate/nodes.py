@@ -83,7 +83,16 @@ class Apply:
 
 
 Step: TypeAlias = (
-    (tf.Simple | tf.Template | tf.StripPrefix | tf.EnumMap | tf.Buckets | tf.Pluck | tf.Join)
+    (
+        tf.Simple
+        | tf.Template
+        | tf.StripPrefix
+        | tf.EnumMap
+        | tf.Buckets
+        | tf.Within
+        | tf.Pluck
+        | tf.Join
+    )
     | Each
     | Filter
     | Apply

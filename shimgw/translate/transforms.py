@@ -36,7 +36,19 @@ ABSENT: Final = _Absent()
 
 
 class TransformFailed(ValueError):
-    """A value the transform cannot turn into its output."""
+    """A value the transform cannot turn into its output.
+
+    `path` is filled in on the way out by the object and list builders that the
+    failing value sat in (`jobs[0].job_id`), so the reason names the field.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.path: tuple[str | int, ...] = ()
+
+    def describe(self) -> str:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in self.path)
+        return f"{where.lstrip('.')}: {self.args[0]}" if where else str(self.args[0])
 
 
 # RFC 3339 date-time (section 5.6); the offset is required, fractions are optional.
@@ -111,6 +123,10 @@ def _to_int(value: Any) -> int:
     if isinstance(value, int):
         return value
     if isinstance(value, str) and value.isascii() and value.isdigit():
+        # Canonical decimals only: "007" would become 7, and 7 is written back as "7",
+        # another identifier. Refusing keeps the mapping one-to-one both ways.
+        if value[0] == "0" and len(value) > 1:
+            raise TransformFailed(f"{value!r} is not a canonical decimal (leading zero)")
         return int(value)
     raise TransformFailed(f"not an integer: {value!r}")
 
@@ -246,6 +262,27 @@ class Buckets:
             if low is None or value >= low:
                 return out
         raise TransformFailed(f"{value!r} falls below every bucket")
+
+
+@dataclass(frozen=True, slots=True)
+class Within:
+    """`{within: {min: 1}}`: the number itself when inside the bounds, else a failure.
+
+    The one way a rule says "this value cannot be carried": `run-0` is a valid /v2 id,
+    but job 0 is not a Phase 1 job, so its answer is a deliberate 502 with the reason.
+    """
+
+    low: int | float | None
+    high: int | float | None
+
+    def apply(self, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TransformFailed(f"not a number: {value!r}")
+        if self.low is not None and value < self.low:
+            raise TransformFailed(f"{value!r} is below the minimum of {self.low}")
+        if self.high is not None and value > self.high:
+            raise TransformFailed(f"{value!r} is above the maximum of {self.high}")
+        return value
 
 
 @dataclass(frozen=True, slots=True)

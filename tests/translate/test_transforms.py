@@ -65,6 +65,7 @@ def test_escape_line(message: str, line: str) -> None:
     ("name", "value", "out"),
     [
         ("to_int", "42", 42),
+        ("to_int", "0", 0),
         ("to_int", 7, 7),
         ("to_str", 7, "7"),
         ("to_str", True, "true"),
@@ -83,6 +84,8 @@ def test_simple(name: str, value: Any, out: Any) -> None:
     ("name", "value"),
     [
         ("to_int", "4.2"),
+        ("to_int", "007"),  # not canonical: 7 would be written back as "7"
+        ("to_int", "00"),
         ("to_int", True),
         ("to_int", "-"),
         ("to_str", [1]),
@@ -128,3 +131,12 @@ def test_parametrised_transforms() -> None:
 def test_absent_is_falsy_and_singular() -> None:
     assert not tf.ABSENT
     assert repr(tf.ABSENT) == "ABSENT"
+
+
+def test_within_passes_inside_and_fails_outside() -> None:
+    within = tf.Within(1, 10)
+    assert (within.apply(1), within.apply(10), within.apply(5.5)) == (1, 10, 5.5)
+    for bad in (0, 11, "5", True):
+        with pytest.raises(tf.TransformFailed):
+            within.apply(bad)
+    assert tf.Within(None, None).apply(-(10**30)) == -(10**30)

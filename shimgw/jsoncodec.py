@@ -1,0 +1,66 @@
+"""JSON in and out of the gateway, exact for integers of any size.
+
+orjson (the codec on every hot path) reads an integer beyond 64 bits as a float
+(`123456789012345678901234567890` → `1.2345678901234568e+29`) and refuses to
+write one. Phase 1's `params` and /v2's `parameters` are JSON numbers with no
+size limit, so a gateway that only translates must not round them.
+
+The choice: exact end to end rather than a 400. An integer needs 20 or more
+digits to leave orjson's range, so a body without a run of 20 digits (all but
+a vanishing few) is read by orjson as before; one with such a run is read by
+the standard library, whose integers are exact. Writing tries orjson and falls
+back the same way. The cost on ordinary bodies is one byte scan.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import orjson
+
+# 20 digits in a row can be an integer orjson cannot hold (2**64 has 20 digits); fewer cannot.
+_LONG_DIGITS = re.compile(rb"[0-9]{20}")
+
+
+def loads(data: bytes) -> Any:
+    """Decode JSON; integers of any size stay exact. Raises `ValueError` on bad JSON."""
+    if _LONG_DIGITS.search(data) is None:
+        return orjson.loads(data)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8: {exc}") from exc
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise ValueError(str(exc)) from exc
+    except RecursionError as exc:  # orjson stops at 1024 levels; so does this path
+        raise ValueError("nested too deeply") from exc
+
+
+def dumps(value: Any) -> bytes:
+    """Encode JSON compactly; integers beyond 64 bits are written digit for digit."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        if not _has_big_int(value):
+            raise
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _has_big_int(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return not -(2**63) <= value < 2**64
+    if isinstance(value, dict):
+        return any(_has_big_int(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_big_int(v) for v in value)
+    return False

@@ -1,0 +1,38 @@
+"""jsoncodec: orjson's speed for ordinary bodies, exact integers of any size for the rest."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shimgw import jsoncodec
+
+BIG = 2**64  # the first integer orjson cannot hold
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": BIG, "b": -(2**63) - 1, "c": [10**40, 1.5, "x" * 30, True, None]},
+        {"n": 2**64 - 1, "m": -(2**63)},  # orjson's own range, both ends
+        {"s": "1" * 25},  # digits in a string are text
+    ],
+)
+def test_round_trip_is_exact(value: object) -> None:
+    data = jsoncodec.dumps(value)
+    assert json.loads(data) == value  # the standard library as the oracle
+    assert jsoncodec.loads(data) == value
+
+
+@pytest.mark.parametrize(
+    "data", [b"[1" + b"0" * 25, b"NaN", b'{"a": 100000000000000000000, }', b"[" * 5000 + b"1"]
+)
+def test_bad_json_is_a_value_error(data: bytes) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - both decoders' errors are ValueErrors
+        jsoncodec.loads(data + b" 12345678901234567890")
+
+
+def test_unencodable_values_still_fail() -> None:
+    with pytest.raises(TypeError):
+        jsoncodec.dumps({"x": object()})
