@@ -20,8 +20,8 @@ def run_check(config_path: Path | None, out: TextIO) -> int:
     folder = resources.translations_dir()
     if config_path is not None:
         config = load_config(config_path)
-        phase1_path = config.phase1 or phase1_path
-        phase2_path = config.phase2 or phase2_path
+        phase1_path = config.contracts.phase1 or phase1_path
+        phase2_path = config.contracts.phase2 or phase2_path
         folder = config.translations or folder
     phase1 = load_contract(phase1_path, "contracts.phase1")
     phase2 = load_contract(phase2_path, "contracts.phase2")

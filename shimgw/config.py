@@ -3,10 +3,18 @@
 Parsing is strict on purpose: an unknown key is far more often a typo
 (`wieght: 5`) than a wish, and a typo in a canary weight is an outage.
 Relative paths are taken from the config file's folder.
+
+Each YAML section is one frozen dataclass below, and each of its keys one field
+that carries its default and its reader (`setting(default, reader)`): adding a
+key is adding a field. `parse_config` walks `Config`'s fields in order; a plain
+section is read by `_section` from its fields alone, the few keys whose default
+or check depends on another section (upstream weights, routes, groups) have a
+reader of their own, and checks that span sections run once all are read.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -24,126 +32,13 @@ from shimgw.errors import ConfigError
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it
 
 T = TypeVar("T")
+S = TypeVar("S")
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 DEFAULT_ADMIN_PORT: int | None = 9180
+Read = Callable[[Any, str], Any]  # (YAML value, dotted key) → typed value, or ConfigError
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class UpstreamConfig:
-    name: str
-    url: str
-    weight: int
-    max_connections: int = 128  # calls in flight (one per connection) to this upstream
-    max_queue: int = 128  # calls waiting for a slot, at most timeouts.connect s; then 503
-    # Sent on every call to this upstream, values read from the environment (never the file).
-    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class GroupConfig:
-    """A client group: matched by a header value or by SHA-256 hashes of API keys."""
-
-    name: str
-    header: str | None
-    values: frozenset[str]
-    key_sha256: frozenset[str]
-    weights: Mapping[str, int]
-
-
-@dataclass(frozen=True, slots=True)
-class RoutingConfig:
-    key: str  # "header:<Name>" or "client_address"
-    salt: str
-    routes: Mapping[str, Mapping[str, int]]  # Phase 1 operationId → weights
-    groups: tuple[GroupConfig, ...]
-    force_header: str
-
-
-@dataclass(frozen=True, slots=True)
-class AdminConfig:
-    host: str
-    port: int | None  # None: no admin listener
-    token_env: str
-
-
-@dataclass(frozen=True, slots=True)
-class RollbackConfig:
-    enabled: bool
-    max_error_rate: float
-    max_p99_ms: float
-    min_requests: int
-    window_s: float
-    health_failures: int  # 0: no health probes
-    health_interval_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class Config:
-    source: Path | None
-    digest: str
-    host: str
-    port: int
-    upstreams: Mapping[str, UpstreamConfig]
-    connect_timeout: float
-    total_timeout: float
-    phase1: Path | None  # None: the bundled contract
-    phase2: Path | None
-    translations: Path | None
-    validate_responses: str  # enforce | report | off
-    max_body_bytes: int
-    max_upstream_body_bytes: int
-    routing: RoutingConfig
-    admin: AdminConfig
-    rollback: RollbackConfig
-    log_level: str
-    access_log: bool
-    trace_sample_ratio: float
-    upstream_transport: str = "fast"  # fast | aiohttp
-    cache_max_bytes: int = 8 << 20  # 0: no answer memo
-    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-
-def load_config(path: Path) -> Config:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot read: {exc.strerror or exc}") from exc
-    try:
-        raw = yaml.load(data, Loader=_LOADER)
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), f"not valid YAML: {' '.join(str(exc).split())}") from exc
-    return parse_config(
-        raw, base=path.resolve().parent, source=path, digest=hashlib.sha256(data).hexdigest()
-    )
-
-
-class _Reader:
-    """Reads one mapping, remembering which keys were used so leftovers are errors."""
-
-    def __init__(self, raw: Any, key: str) -> None:
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, dict):
-            raise ConfigError(key or "config", "expected a mapping")
-        self.raw, self.key, self.used = raw, key, set[str]()
-
-    def path(self, name: str) -> str:
-        return f"{self.key}.{name}" if self.key else name
-
-    def get(self, name: str, kind: Callable[[Any, str], T], default: T) -> T:
-        self.used.add(name)
-        if name not in self.raw or self.raw[name] is None:
-            return default
-        return kind(self.raw[name], self.path(name))
-
-    def sub(self, name: str) -> _Reader:
-        self.used.add(name)
-        return _Reader(self.raw.get(name), self.path(name))
-
-    def done(self) -> None:
-        unknown = sorted(str(k) for k in self.raw if k not in self.used)
-        if unknown:
-            raise ConfigError(self.path(unknown[0]), "unknown key")
+# --- readers of one value -------------------------------------------------------------------
 
 
 def _str(value: Any, key: str) -> str:
@@ -158,7 +53,7 @@ def _int(value: Any, key: str) -> int:
     return value
 
 
-def _at_least(low: int) -> Callable[[Any, str], int]:
+def _at_least(low: int) -> Read:
     def check(value: Any, key: str) -> int:
         number = _int(value, key)
         if number < low:
@@ -200,7 +95,14 @@ def _admin_port(value: Any, key: str) -> int | None:
     return _port(value, key)
 
 
-def _choice(*options: str) -> Callable[[Any, str], str]:
+def _bytes(value: Any, key: str) -> int:
+    size = _int(value, key)
+    if size < 1024:
+        raise ConfigError(key, f"expected at least 1024 bytes, got {size}")
+    return size
+
+
+def _choice(*options: str) -> Read:
     def check(value: Any, key: str) -> str:
         if value not in options:
             raise ConfigError(key, f"expected one of {', '.join(options)}, got {value!r}")
@@ -209,231 +111,11 @@ def _choice(*options: str) -> Callable[[Any, str], str]:
     return check
 
 
-def _weights(raw: Any, key: str, upstreams: Mapping[str, Any]) -> Mapping[str, int]:
-    if not isinstance(raw, dict) or not raw:
-        raise ConfigError(key, "expected upstream: weight pairs")
-    out = {}
-    for name, weight in raw.items():
-        if name not in upstreams:
-            raise ConfigError(f"{key}.{name}", f"unknown upstream (known: {', '.join(upstreams)})")
-        out[str(name)] = _weight(weight, f"{key}.{name}")
-    if sum(out.values()) == 0:
-        raise ConfigError(key, "all weights are 0: no upstream would serve")
-    return MappingProxyType(out)
-
-
 def _weight(value: Any, key: str) -> int:
     weight = _int(value, key)
     if weight < 0:
         raise ConfigError(key, f"a weight is a whole number ≥ 0, got {weight}")
     return weight
-
-
-def parse_config(raw: Any, *, base: Path, source: Path | None = None, digest: str = "") -> Config:
-    top = _Reader(raw, "")
-
-    def path_of(value: Any, key: str) -> Path:
-        resolved = (base / _str(value, key)).resolve()
-        if not resolved.exists():
-            raise ConfigError(key, f"{resolved} does not exist")
-        return resolved
-
-    listen = top.sub("listen")
-    host = listen.get("host", _str, "127.0.0.1")
-    port = listen.get("port", _port, 8080)
-    listen.done()
-
-    ups = top.sub("upstreams")
-    if not ups.raw:
-        raise ConfigError("upstreams", "at least one upstream is required")
-    upstreams: dict[str, UpstreamConfig] = {}
-    for name in ups.raw:
-        entry = ups.sub(str(name))
-        url = entry.get("url", _str, "")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(entry.path("url"), f"expected an http(s) URL, got {url!r}")
-        if "@" in parts.netloc:
-            # Never echoed back: the URL is shown by GET /admin/config and in logs.
-            raise ConfigError(
-                entry.path("url"),
-                "credentials in the URL are refused (they would be shown by /admin/config "
-                "and logged); give the orchestrator's credentials in a header from the "
-                "environment (`upstreams.<name>.headers_env`)",
-            )
-        weight = entry.get("weight", _weight, 1 if len(ups.raw) == 1 else 0)
-        max_connections = entry.get("max_connections", _at_least(1), 128)
-        max_queue = entry.get("max_queue", _at_least(0), 128)
-        env_headers: dict[str, Any] = entry.get("headers_env", _dict, {})
-        entry.done()
-        upstreams[str(name)] = UpstreamConfig(
-            name=str(name),
-            url=url.rstrip("/"),
-            weight=weight,
-            max_connections=max_connections,
-            max_queue=max_queue,
-            headers=_headers_from_env(env_headers, entry.path("headers_env")),
-        )
-    if sum(u.weight for u in upstreams.values()) == 0:
-        raise ConfigError("upstreams", "all weights are 0: no upstream would serve")
-
-    timeouts = top.sub("timeouts")
-    connect = timeouts.get("connect", _positive, 2.0)
-    total = timeouts.get("total", _positive, 10.0)
-    timeouts.done()
-    if connect > total:
-        raise ConfigError(
-            "timeouts.connect", f"{connect} s is longer than timeouts.total ({total} s)"
-        )
-
-    contracts = top.sub("contracts")
-    phase1 = contracts.get("phase1", path_of, None)
-    phase2 = contracts.get("phase2", path_of, None)
-    contracts.done()
-    translations = top.get("translations", path_of, None)
-
-    validation = top.sub("validation")
-    responses = validation.get("responses", _choice("enforce", "report", "off"), "enforce")
-    validation.done()
-
-    limits = top.sub("limits")
-    max_body = limits.get("max_body_bytes", _int, 1 << 20)
-    max_up = limits.get("max_upstream_body_bytes", _int, 16 << 20)
-    limits.done()
-    for key, value in (
-        ("limits.max_body_bytes", max_body),
-        ("limits.max_upstream_body_bytes", max_up),
-    ):
-        if value < 1024:
-            raise ConfigError(key, f"expected at least 1024 bytes, got {value}")
-
-    routing = _routing(top.sub("routing"), upstreams)
-    admin_r = top.sub("admin")
-    admin = AdminConfig(
-        admin_r.get("host", _str, "127.0.0.1"),
-        admin_r.get("port", _admin_port, DEFAULT_ADMIN_PORT),
-        admin_r.get("token_env", _str, "SHIMGW_ADMIN_TOKEN"),
-    )
-    admin_r.done()
-    if admin.port is not None and admin.port == port and admin.port != 0:
-        raise ConfigError("admin.port", "must differ from listen.port")
-
-    rb = top.sub("rollback")
-    rollback = RollbackConfig(
-        rb.get("enabled", _bool, True),
-        rb.get("max_error_rate", _fraction, 0.02),
-        rb.get("max_p99_ms", _positive, 800.0),
-        rb.get("min_requests", _int, 50),
-        rb.get("window_s", _positive, 60.0),
-        rb.get("health_failures", _int, 0),
-        rb.get("health_interval_s", _positive, 5.0),
-    )
-    rb.done()
-
-    log = top.sub("logging")
-    level = log.get("level", _choice("debug", "info", "warning", "error"), "info")
-    access = log.get("access", _bool, True)
-    log.done()
-    tracing = top.sub("tracing")
-    ratio = tracing.get("sample_ratio", _fraction, 0.0)
-    tracing.done()
-    cache = top.sub("cache")
-    cache_max_bytes = cache.get("max_bytes", _int, 8 << 20)
-    cache.done()
-    if cache_max_bytes < 0:
-        raise ConfigError("cache.max_bytes", f"expected 0 (off) or more, got {cache_max_bytes}")
-    transport = top.get("upstream_transport", _choice("fast", "aiohttp"), "fast")
-    if transport == "fast":
-        for name, up in upstreams.items():
-            if not up.url.startswith("http://"):
-                raise ConfigError(
-                    f"upstreams.{name}.url",
-                    "https needs `upstream_transport: aiohttp` (the fast transport is plain http)",
-                )
-    top.done()
-    return Config(
-        source,
-        digest,
-        host,
-        port,
-        MappingProxyType(upstreams),
-        connect,
-        total,
-        phase1,
-        phase2,
-        translations,
-        responses,
-        max_body,
-        max_up,
-        routing,
-        admin,
-        rollback,
-        level,
-        access,
-        ratio,
-        transport,
-        cache_max_bytes,
-        MappingProxyType(raw or {}),
-    )
-
-
-def _routing(r: _Reader, upstreams: Mapping[str, UpstreamConfig]) -> RoutingConfig:
-    key = r.get("key", _str, "header:X-Api-Key")
-    if key != "client_address" and not (key.startswith("header:") and len(key) > 7):
-        raise ConfigError(r.path("key"), f"expected header:<Name> or client_address, got {key!r}")
-    salt = r.get("salt", _str, "shimgw")
-    routes_raw: dict[str, Any] = r.get("routes", _dict, {})
-    routes = MappingProxyType(
-        {
-            str(op): _weights(w, f"{r.path('routes')}.{op}", upstreams)
-            for op, w in routes_raw.items()
-        }
-    )
-    groups = []
-    raw_groups: list[Any] = r.get("groups", _list, [])
-    for i, g in enumerate(raw_groups):
-        gr = _Reader(g, f"{r.path('groups')}[{i}]")
-        name = gr.get("name", _str, f"group{i}")
-        header = gr.get("header", _str, None)
-        values: list[str] = gr.get("values", _str_list, [])
-        keys: list[str] = gr.get("key_sha256", _str_list, [])
-        weights = gr.get("weights", lambda v, k: _weights(v, k, upstreams), None)
-        pin = gr.get("upstream", _str, None)
-        gr.done()
-        if pin is not None:
-            if pin not in upstreams or weights is not None:
-                raise ConfigError(
-                    gr.path("upstream"), "expected one known upstream (and no weights beside it)"
-                )
-            weights = MappingProxyType({pin: 1})
-        if weights is None:
-            raise ConfigError(gr.key, "a group needs `weights` or `upstream`")
-        if (header is None) == (not keys):
-            raise ConfigError(gr.key, "a group matches by `header` + `values` or by `key_sha256`")
-        if header is not None and not values:
-            raise ConfigError(gr.path("values"), "list the header values of this group")
-        bad = [k for k in keys if len(k) != 64 or any(c not in "0123456789abcdef" for c in k)]
-        if bad:
-            raise ConfigError(
-                gr.path("key_sha256"), f"not a lower-case SHA-256 hex digest: {bad[0]}"
-            )
-        groups.append(GroupConfig(name, header, frozenset(values), frozenset(keys), weights))
-    force = r.get("force_header", _str, "X-Shimgw-Upstream")
-    r.done()
-    return RoutingConfig(key, salt, routes, tuple(groups), force)
-
-
-def _headers_from_env(raw: Mapping[str, Any], key: str) -> tuple[tuple[str, str], ...]:
-    out = []
-    for name, variable in raw.items():
-        where = f"{key}.{name}"
-        if not isinstance(name, str) or not _TOKEN.match(name):
-            raise ConfigError(where, "not an HTTP header name")
-        value = os.environ.get(_str(variable, where), "")
-        if not value or "\r" in value or "\n" in value:
-            raise ConfigError(where, f"environment variable {variable} is unset or not one line")
-        out.append((name, value))
-    return tuple(out)
 
 
 def _str_list(value: Any, key: str) -> list[str]:
@@ -452,6 +134,380 @@ def _list(value: Any, key: str) -> list[Any]:
     if not isinstance(value, list):
         raise ConfigError(key, "expected a list")
     return value
+
+
+def _path(value: Any, key: str, base: Path) -> Path:
+    resolved = (base / _str(value, key)).resolve()
+    if not resolved.exists():
+        raise ConfigError(key, f"{resolved} does not exist")
+    return resolved
+
+
+def setting(default: Any, read: Read | None) -> Any:
+    """A key of a section: its default and how its YAML value is read.
+
+    `read=None` marks a value the section's own reader supplies (it depends on
+    another section, or on the file's folder).
+    """
+    if isinstance(default, Mapping):  # read-only, so one shared empty mapping is safe
+        return field(default_factory=lambda: default, metadata={"read": read})
+    return field(default=default, metadata={"read": read})
+
+
+def path_setting() -> Any:
+    """A file or folder, relative to the config file; None: the bundled one."""
+    return field(default=None, metadata={"read": _path, "relative": True})
+
+
+def section(cls: Callable[[], Any], reader: Callable[..., Any] | None = None) -> Any:
+    """A YAML section of `Config`: absent from the file, it is all defaults.
+
+    `reader(r, read_so_far)` reads a section whose keys depend on sections read
+    before it; without one, `_section` reads the section from its fields alone.
+    """
+    return field(default=cls(), metadata={"section": cls, "reader": reader})
+
+
+# --- the sections ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ListenConfig:
+    host: str = setting("127.0.0.1", _str)
+    port: int = setting(8080, _port)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UpstreamConfig:
+    name: str
+    url: str
+    weight: int
+    max_connections: int = setting(128, _at_least(1))  # calls in flight (one per connection)
+    max_queue: int = setting(128, _at_least(0))  # calls waiting for a slot ≤ timeouts.connect s
+    # Sent on every call to this upstream, values read from the environment (never the file).
+    # (YAML `headers_env`: header name → variable name)
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TimeoutsConfig:
+    connect: float = setting(2.0, _positive)
+    total: float = setting(10.0, _positive)
+
+    def __post_init__(self) -> None:
+        if self.connect > self.total:
+            raise ConfigError(
+                "timeouts.connect",
+                f"{self.connect} s is longer than timeouts.total ({self.total} s)",
+            )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ContractsConfig:
+    phase1: Path | None = path_setting()  # None: the bundled contract
+    phase2: Path | None = path_setting()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ValidationConfig:
+    responses: str = setting("enforce", _choice("enforce", "report", "off"))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LimitsConfig:
+    max_body_bytes: int = setting(1 << 20, _bytes)
+    max_upstream_body_bytes: int = setting(16 << 20, _bytes)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GroupConfig:
+    """A client group: matched by a header value or by SHA-256 hashes of routing keys."""
+
+    name: str
+    header: str | None = None
+    values: frozenset[str] = frozenset()
+    key_sha256: frozenset[str] = frozenset()
+    weights: Mapping[str, int]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RoutingConfig:
+    key: str = setting("header:X-Api-Key", _str)  # "header:<Name>" or "client_address"
+    salt: str = setting("shimgw", _str)
+    # Phase 1 operationId → weights; both read by `_routing` (they name upstreams)
+    routes: Mapping[str, Mapping[str, int]] = setting(MappingProxyType({}), None)
+    groups: tuple[GroupConfig, ...] = setting((), None)
+    force_header: str = setting("X-Shimgw-Upstream", _str)
+
+    def __post_init__(self) -> None:
+        if self.key != "client_address" and not (
+            self.key.startswith("header:") and len(self.key) > 7
+        ):
+            raise ConfigError(
+                "routing.key", f"expected header:<Name> or client_address, got {self.key!r}"
+            )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AdminConfig:
+    host: str = setting("127.0.0.1", _str)
+    port: int | None = setting(DEFAULT_ADMIN_PORT, _admin_port)  # None: no admin listener
+    token_env: str = setting("SHIMGW_ADMIN_TOKEN", _str)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RollbackConfig:
+    enabled: bool = setting(True, _bool)
+    max_error_rate: float = setting(0.02, _fraction)
+    max_p99_ms: float = setting(800.0, _positive)
+    min_requests: int = setting(50, _int)
+    window_s: float = setting(60.0, _positive)
+    health_failures: int = setting(0, _int)  # 0: no health probes
+    health_interval_s: float = setting(5.0, _positive)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LoggingConfig:
+    level: str = setting("info", _choice("debug", "info", "warning", "error"))
+    access: bool = setting(True, _bool)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TracingConfig:
+    sample_ratio: float = setting(0.0, _fraction)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CacheConfig:
+    max_bytes: int = setting(8 << 20, _int)  # 0: no answer memo
+
+    def __post_init__(self) -> None:
+        if self.max_bytes < 0:
+            raise ConfigError("cache.max_bytes", f"expected 0 (off) or more, got {self.max_bytes}")
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def load_config(path: Path) -> Config:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read: {exc.strerror or exc}") from exc
+    try:
+        raw = yaml.load(data, Loader=_LOADER)
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), f"not valid YAML: {' '.join(str(exc).split())}") from exc
+    return parse_config(
+        raw, base=path.resolve().parent, source=path, digest=hashlib.sha256(data).hexdigest()
+    )
+
+
+class _Reader:
+    """Reads one mapping, remembering which keys were used so leftovers are errors."""
+
+    def __init__(self, raw: Any, key: str, base: Path) -> None:
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise ConfigError(key or "config", "expected a mapping")
+        self.raw, self.key, self.base, self.used = raw, key, base, set[str]()
+
+    def path(self, name: str) -> str:
+        return f"{self.key}.{name}" if self.key else name
+
+    def get(self, name: str, kind: Callable[[Any, str], T], default: T) -> T:
+        self.used.add(name)
+        if name not in self.raw or self.raw[name] is None:
+            return default
+        return kind(self.raw[name], self.path(name))
+
+    def sub(self, name: str) -> _Reader:
+        self.used.add(name)
+        return _Reader(self.raw.get(name), self.path(name), self.base)
+
+    def setting(self, spec: dataclasses.Field[Any]) -> Any:
+        """One key as its field declares it (default and reader)."""
+        read: Read = spec.metadata["read"]
+        default = spec.default
+        if default is dataclasses.MISSING:
+            default = spec.default_factory()  # type: ignore[operator]
+        if spec.metadata.get("relative"):
+            base = self.base
+            return self.get(spec.name, lambda v, k: _path(v, k, base), default)
+        return self.get(spec.name, read, default)
+
+    def done(self) -> None:
+        unknown = sorted(str(k) for k in self.raw if k not in self.used)
+        if unknown:
+            raise ConfigError(self.path(unknown[0]), "unknown key")
+
+
+def _section(r: _Reader, cls: Callable[..., S], **given: Any) -> S:
+    """A section from its fields alone; `given` supplies the fields without a reader."""
+    values = dict(given)
+    for spec in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if spec.metadata.get("read") is not None:
+            values[spec.name] = r.setting(spec)
+    r.done()
+    return cls(**values)
+
+
+def parse_config(raw: Any, *, base: Path, source: Path | None = None, digest: str = "") -> Config:
+    top = _Reader(raw, "", base)
+    values: dict[str, Any] = {"source": source, "digest": digest}
+    for spec in dataclasses.fields(Config):
+        if spec.metadata.get("reader") is not None:
+            values[spec.name] = spec.metadata["reader"](top.sub(spec.name), values)
+        elif "section" in spec.metadata:
+            values[spec.name] = _section(top.sub(spec.name), spec.metadata["section"])
+        elif "read" in spec.metadata:
+            values[spec.name] = top.setting(spec)
+    top.done()
+    return Config(**values, raw=MappingProxyType(raw or {}))
+
+
+def _upstreams(r: _Reader, _: Mapping[str, Any]) -> Mapping[str, UpstreamConfig]:
+    if not r.raw:
+        raise ConfigError("upstreams", "at least one upstream is required")
+    default_weight = 1 if len(r.raw) == 1 else 0
+    upstreams = {str(n): _upstream(r.sub(str(n)), str(n), default_weight) for n in r.raw}
+    if sum(u.weight for u in upstreams.values()) == 0:
+        raise ConfigError("upstreams", "all weights are 0: no upstream would serve")
+    return MappingProxyType(upstreams)
+
+
+def _upstream(entry: _Reader, name: str, default_weight: int) -> UpstreamConfig:
+    url = entry.get("url", _str, "")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(entry.path("url"), f"expected an http(s) URL, got {url!r}")
+    if "@" in parts.netloc:
+        # Never echoed back: the URL is shown by GET /admin/config and in logs.
+        raise ConfigError(
+            entry.path("url"),
+            "credentials in the URL are refused (they would be shown by /admin/config "
+            "and logged); give the orchestrator's credentials in a header from the "
+            "environment (`upstreams.<name>.headers_env`)",
+        )
+    env_headers: dict[str, Any] = entry.get("headers_env", _dict, {})
+    return _section(
+        entry,
+        UpstreamConfig,
+        name=name,
+        url=url.rstrip("/"),
+        weight=entry.get("weight", _weight, default_weight),
+        headers=_headers_from_env(env_headers, entry.path("headers_env")),
+    )
+
+
+def _headers_from_env(raw: Mapping[str, Any], key: str) -> tuple[tuple[str, str], ...]:
+    out = []
+    for name, variable in raw.items():
+        where = f"{key}.{name}"
+        if not isinstance(name, str) or not _TOKEN.match(name):
+            raise ConfigError(where, "not an HTTP header name")
+        value = os.environ.get(_str(variable, where), "")
+        if not value or "\r" in value or "\n" in value:
+            raise ConfigError(where, f"environment variable {variable} is unset or not one line")
+        out.append((name, value))
+    return tuple(out)
+
+
+def _routing(r: _Reader, read: Mapping[str, Any]) -> RoutingConfig:
+    upstreams: Mapping[str, UpstreamConfig] = read["upstreams"]
+    routes_raw: dict[str, Any] = r.get("routes", _dict, {})
+    routes = {
+        str(op): _weights(w, f"{r.path('routes')}.{op}", upstreams) for op, w in routes_raw.items()
+    }
+    raw_groups: list[Any] = r.get("groups", _list, [])
+    groups = tuple(
+        _group(_Reader(g, f"{r.path('groups')}[{i}]", r.base), i, upstreams)
+        for i, g in enumerate(raw_groups)
+    )
+    return _section(r, RoutingConfig, routes=MappingProxyType(routes), groups=groups)
+
+
+def _group(gr: _Reader, index: int, upstreams: Mapping[str, UpstreamConfig]) -> GroupConfig:
+    name = gr.get("name", _str, f"group{index}")
+    header = gr.get("header", _str, None)
+    values: list[str] = gr.get("values", _str_list, [])
+    keys: list[str] = gr.get("key_sha256", _str_list, [])
+    weights = gr.get("weights", lambda v, k: _weights(v, k, upstreams), None)
+    pin = gr.get("upstream", _str, None)
+    gr.done()
+    if pin is not None:
+        if pin not in upstreams or weights is not None:
+            raise ConfigError(
+                gr.path("upstream"), "expected one known upstream (and no weights beside it)"
+            )
+        weights = MappingProxyType({pin: 1})
+    if weights is None:
+        raise ConfigError(gr.key, "a group needs `weights` or `upstream`")
+    if (header is None) == (not keys):
+        raise ConfigError(gr.key, "a group matches by `header` + `values` or by `key_sha256`")
+    if header is not None and not values:
+        raise ConfigError(gr.path("values"), "list the header values of this group")
+    bad = [k for k in keys if len(k) != 64 or any(c not in "0123456789abcdef" for c in k)]
+    if bad:
+        raise ConfigError(gr.path("key_sha256"), f"not a lower-case SHA-256 hex digest: {bad[0]}")
+    return GroupConfig(
+        name=name,
+        header=header,
+        values=frozenset(values),
+        key_sha256=frozenset(keys),
+        weights=weights,
+    )
+
+
+def _weights(raw: Any, key: str, upstreams: Mapping[str, Any]) -> Mapping[str, int]:
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError(key, "expected upstream: weight pairs")
+    out = {}
+    for name, weight in raw.items():
+        if name not in upstreams:
+            raise ConfigError(f"{key}.{name}", f"unknown upstream (known: {', '.join(upstreams)})")
+        out[str(name)] = _weight(weight, f"{key}.{name}")
+    if sum(out.values()) == 0:
+        raise ConfigError(key, "all weights are 0: no upstream would serve")
+    return MappingProxyType(out)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Config:
+    """The whole file. Fields are read in this order, so the first error named is the
+    first bad key in the order of the README's reference."""
+
+    source: Path | None = None
+    digest: str = ""
+    listen: ListenConfig = section(ListenConfig)
+    upstreams: Mapping[str, UpstreamConfig] = field(metadata={"reader": _upstreams})
+    timeouts: TimeoutsConfig = section(TimeoutsConfig)
+    contracts: ContractsConfig = section(ContractsConfig)
+    translations: Path | None = path_setting()  # None: the bundled folder
+    validation: ValidationConfig = section(ValidationConfig)
+    limits: LimitsConfig = section(LimitsConfig)
+    routing: RoutingConfig = section(RoutingConfig, _routing)
+    admin: AdminConfig = section(AdminConfig)
+    rollback: RollbackConfig = section(RollbackConfig)
+    logging: LoggingConfig = section(LoggingConfig)
+    tracing: TracingConfig = section(TracingConfig)
+    cache: CacheConfig = section(CacheConfig)
+    upstream_transport: str = setting("fast", _choice("fast", "aiohttp"))  # fast | aiohttp
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        admin_port = self.admin.port
+        if admin_port is not None and admin_port == self.listen.port and admin_port != 0:
+            raise ConfigError("admin.port", "must differ from listen.port")
+        if self.upstream_transport == "fast":
+            for name, up in self.upstreams.items():
+                if not up.url.startswith("http://"):
+                    raise ConfigError(
+                        f"upstreams.{name}.url",
+                        "https needs `upstream_transport: aiohttp`"
+                        " (the fast transport is plain http)",
+                    )
 
 
 def admin_token(config: Config) -> str | None:

@@ -53,12 +53,12 @@ def http_upstream(upstream: UpstreamConfig, config: Config) -> Upstream:
     if config.upstream_transport == "fast":
         return FastUpstream(upstream.name, upstream.url, limits_of(config, upstream))
     trace_configs = None
-    if config.trace_sample_ratio > 0:
+    if config.tracing.sample_ratio > 0:
         # Recording spans: the aiohttp client's own instrumentation adds the client span
         # (and injects its context) under the gateway's server span.
         from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 
-        provider = tracer_provider(config.trace_sample_ratio)
+        provider = tracer_provider(config.tracing.sample_ratio)
         trace_configs = [create_trace_config(tracer_provider=provider)]
     return HttpUpstream(
         upstream.name, upstream.url, limits_of(config, upstream), trace_configs=trace_configs
@@ -67,9 +67,9 @@ def http_upstream(upstream: UpstreamConfig, config: Config) -> Upstream:
 
 def limits_of(config: Config, upstream: UpstreamConfig) -> Limits:
     return Limits(
-        connect_timeout=config.connect_timeout,
-        total_timeout=config.total_timeout,
-        max_body_bytes=config.max_upstream_body_bytes,
+        connect_timeout=config.timeouts.connect,
+        total_timeout=config.timeouts.total,
+        max_body_bytes=config.limits.max_upstream_body_bytes,
         max_connections=upstream.max_connections,
         max_queue=upstream.max_queue,
         headers=upstream.headers,
@@ -239,7 +239,7 @@ class Runtime:
             else:
                 upstreams[name] = self._factory(up, config)
         if old and previous is not None:
-            delay = previous.config.total_timeout + 1.0
+            delay = previous.config.timeouts.total + 1.0
             task = asyncio.get_event_loop().create_task(_close_later(list(old.values()), delay))
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)

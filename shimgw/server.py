@@ -77,7 +77,7 @@ class Gateway:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.metrics = runtime.metrics
-        ratio = runtime.current.config.trace_sample_ratio
+        ratio = runtime.current.config.tracing.sample_ratio
         # With nothing sampled there is nothing to record: the gateway then only
         # propagates context (its own span id, the caller's trace), which costs a
         # fraction of an SDK span per request.
@@ -107,7 +107,7 @@ class Gateway:
             # An operation without a body ignores one (aiohttp drains or drops it), so a
             # stray body cannot earn a 400 that such an operation never promises.
             body = (
-                await _read_body(request, snapshot.config.max_body_bytes)
+                await _read_body(request, snapshot.config.limits.max_body_bytes)
                 if op.request_check.body
                 else b""
             )
@@ -159,7 +159,7 @@ class Gateway:
         finally:
             elapsed = time.perf_counter() - started
             self.metrics.observe_request(op_id, status, upstream_name, elapsed)
-            if snapshot.config.access_log:
+            if snapshot.config.logging.access:
                 observe.access_log.info(
                     "request",
                     extra={
@@ -204,7 +204,7 @@ class Gateway:
         rid: str,
         elapsed: float,
     ) -> web.Response:
-        mode = snapshot.config.validate_responses
+        mode = snapshot.config.validation.responses
         memo, key = op.answers, None
         if (
             memo is not None

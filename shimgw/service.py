@@ -43,7 +43,11 @@ def _fingerprint(paths: list[Path]) -> tuple[object, ...]:
 def watched_files(runtime: Runtime) -> list[Path]:
     snapshot = runtime.current
     config = snapshot.config
-    files = [p for p in (config.source, config.phase1, config.phase2) if p is not None]
+    files = [
+        p
+        for p in (config.source, config.contracts.phase1, config.contracts.phase2)
+        if p is not None
+    ]
     if config.translations is not None:
         files += sorted(config.translations.glob("*.yaml"))
         files.append(config.translations)
@@ -69,14 +73,18 @@ class Service:
             build_app(self.gateway),
             access_log=None,
             handle_signals=False,
-            shutdown_timeout=config.total_timeout,
+            shutdown_timeout=config.timeouts.total,
         )
         await runner.setup()
         if self._sock is not None:
             site: web.BaseSite = web.SockSite(runner, self._sock)
         else:
             site = web.TCPSite(
-                runner, config.host, config.port, reuse_port=self.reuse_port, backlog=1024
+                runner,
+                config.listen.host,
+                config.listen.port,
+                reuse_port=self.reuse_port,
+                backlog=1024,
             )
         await site.start()
         self._runners.append(runner)
@@ -98,7 +106,7 @@ class Service:
             "listening",
             extra={
                 "fields": {
-                    "host": config.host,
+                    "host": config.listen.host,
                     "port": self.port,
                     "admin_port": self.admin_port,
                     "version": self.runtime.current.version,

@@ -78,7 +78,7 @@ class Snapshot:
             },
             "routes": {op: dict(w) for op, w in self.config.routing.routes.items()},
             "groups": [g.name for g in self.config.routing.groups],
-            "validation": {"responses": self.config.validate_responses},
+            "validation": {"responses": self.config.validation.responses},
         }
 
 
@@ -97,8 +97,8 @@ def _digest_folder(folder: Path) -> str:
 
 def build_snapshot(config: Config, previous: Snapshot | None = None) -> Snapshot:
     """Build and fully validate a snapshot, or raise `ConfigError` naming what is wrong."""
-    phase1_path = config.phase1 or resources.phase1_contract()
-    phase2_path = config.phase2 or resources.phase2_contract()
+    phase1_path = config.contracts.phase1 or resources.phase1_contract()
+    phase2_path = config.contracts.phase2 or resources.phase2_contract()
     folder = config.translations or resources.translations_dir()
     phase1 = load_contract(phase1_path, "contracts.phase1")
     phase2 = load_contract(phase2_path, "contracts.phase2")
@@ -123,7 +123,7 @@ def build_snapshot(config: Config, previous: Snapshot | None = None) -> Snapshot
         if op_id not in phase1.operations:
             raise TranslationError(f"routing.routes.{op_id}", "not an operationId of phase1.yaml")
     operations = {}
-    memo = AnswerCache(config.cache_max_bytes) if config.cache_max_bytes else None
+    memo = AnswerCache(config.cache.max_bytes) if config.cache.max_bytes else None
     for op_id, plan in plans.items():
         target = phase2.operations[plan.target] if plan.target else None
         operations[op_id] = Operation(

@@ -56,7 +56,7 @@ def _serve(config_path: Path, workers: int, run: Runner) -> int:
     # Built before anything listens, so a bad config exits with one line and code 2.
     config = load_config(config_path)
     snapshot = build_snapshot(config)
-    setup_logging(config.log_level)
+    setup_logging(config.logging.level)
     if workers == 1:
         run(_worker_main(snapshot, index=0, workers=1))
         return 0

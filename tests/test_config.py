@@ -20,18 +20,23 @@ def parse(raw: Any) -> Any:
 
 def test_defaults() -> None:
     config = parse(GOOD)
-    assert (config.host, config.port, config.connect_timeout, config.total_timeout) == (
+    assert (
+        config.listen.host,
+        config.listen.port,
+        config.timeouts.connect,
+        config.timeouts.total,
+    ) == (
         "127.0.0.1",
         8080,
         2.0,
         10.0,
     )
-    assert config.validate_responses == "enforce"
+    assert config.validation.responses == "enforce"
     assert config.routing.key == "header:X-Api-Key"
     assert config.admin.port == 9180
     assert parse({**GOOD, "admin": {"port": "off"}}).admin.port is None
     with pytest.raises(dataclasses.FrozenInstanceError):
-        config.port = 1  # type: ignore[misc]
+        config.listen.port = 1  # type: ignore[misc]
 
 
 def test_single_upstream_weight_defaults_to_one() -> None:

@@ -72,4 +72,4 @@ def test_dockerfile_runs_serve_as_non_root_with_a_healthcheck() -> None:
     assert "HEALTHCHECK" in text and "/healthz" in text
     assert 'CMD ["serve", "--config", "/etc/shimgw/shimgw.yaml"]' in text
     config = parse_config(yaml.safe_load((REPO / "docker" / "shimgw.yaml").read_text()), base=REPO)
-    assert config.admin.port == 9180 and config.port == 8080
+    assert config.admin.port == 9180 and config.listen.port == 8080

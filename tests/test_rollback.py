@@ -5,7 +5,15 @@ from __future__ import annotations
 from shimgw.config import RollbackConfig
 from shimgw.rollback import RollbackTracker, Window
 
-LIMITS = RollbackConfig(True, 0.05, 300.0, 20, 10.0, 2, 1.0)
+LIMITS = RollbackConfig(
+    enabled=True,
+    max_error_rate=0.05,
+    max_p99_ms=300.0,
+    min_requests=20,
+    window_s=10.0,
+    health_failures=2,
+    health_interval_s=1.0,
+)
 
 
 class Clock:
