@@ -12,7 +12,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from shimgw.reload import ADMIN_TOKEN_HEADER, Runtime
+from shimgw.runtime import ADMIN_TOKEN_HEADER, Runtime
 
 
 def _json(data: object, status: int = 200) -> web.Response:

@@ -12,18 +12,52 @@ byte for byte, not by a digest), only successful, contract-valid answers are
 stored, and the memo belongs to one snapshot, so a reload (new contracts or
 translations) starts empty. Its size is bounded in bytes (`cache.max_bytes`);
 least recently used entries go first.
+
+`AnswerKey` names what an entry is keyed by; `AnswerKey.cost` counts the bytes
+an entry holds, so the budget and the key's layout cannot drift apart.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
+from typing import Any, NamedTuple
 
-from shimgw.messages import Phase1Response
+from shimgw.messages import ParsedRequest, Phase1Response, V2Response
 
 # What an entry costs beyond the bytes it holds (key tuple, response object, dict slot),
 # measured at a few kilobytes; counting it keeps `max_bytes` a real memory bound.
 ENTRY_OVERHEAD = 4096
+
+
+class AnswerKey(NamedTuple):
+    """Everything a translated answer depends on (a tuple: hashed and compared natively)."""
+
+    operation: str
+    status: int
+    content_type: str
+    headers: tuple[str | None, ...]  # values of the headers phase2.yaml declares for `status`
+    body: bytes  # compared byte for byte, not by a digest
+    query: tuple[tuple[str, Any], ...]  # the checked Phase 1 request values
+    path: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def of(
+        cls, answer: V2Response, declared_headers: Iterable[str], request: ParsedRequest
+    ) -> AnswerKey:
+        return cls(
+            request.operation,
+            answer.status,
+            answer.content_type,
+            tuple(answer.headers.get(h) for h in declared_headers),
+            answer.body,
+            tuple(request.query.items()),
+            tuple(request.path.items()),
+        )
+
+    def cost(self, result: Phase1Response) -> int:
+        """The bytes an entry holds beyond `ENTRY_OVERHEAD`: both bodies and the values."""
+        return len(self.body) + len(result.body) + len(str(self.query)) + len(str(self.path))
 
 
 class AnswerCache:

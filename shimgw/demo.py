@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from shimgw.reference import RunStore, seed_demo, start_reference, stop_reference
-from shimgw.reload import Runtime
+from shimgw.runtime import Runtime
 from shimgw.service import Service, run_until_signalled
 
 

@@ -108,14 +108,6 @@ class TranslatedError(GatewayError):
         self.status = status
 
 
-class LocalAnswer(GatewayError):
-    """An operation answered by the gateway itself (the withdrawn getJobStats)."""
-
-    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None):
-        super().__init__(message, headers=headers)
-        self.status = status
-
-
 class InternalError(GatewayError):
     """A bug in shimgw. Phase 1 has no 500; a client sees 502, the log sees the cause."""
 

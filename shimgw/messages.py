@@ -8,9 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
-from shimgw.translate.transforms import ABSENT
+
+class _Absent:
+    """The value of a field that is not there (distinct from JSON null)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+ABSENT: Final = _Absent()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +75,16 @@ class Phase1Response:
     status: int
     body: bytes
     content_type: str | None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LocalAnswer:
+    """The gateway's own answer to a local operation: the Phase 1 error body with
+    this status and message, and these headers (Deprecation, Sunset)."""
+
+    status: int
+    message: str
     headers: tuple[tuple[str, str], ...] = ()
 
 

@@ -1,16 +1,33 @@
 """The Phase 1 edge: the aiohttp app and the one handler every request goes through.
 
-One request, start to end (each step is a call into a sans-IO module):
-snapshot → route → Phase 1 check → to_v2 → /v2 check → pick upstream → send
-→ answer check → to_phase1 → response with X-Request-ID. Every failure on the
-way is a `GatewayError` and leaves as the Phase 1 error body; anything else is
-a bug, logged with its traceback and answered 502 (Phase 1 has no 500).
+Theory of operation
+-------------------
+A request runs as two halves. `_serve` is the pipeline, one call into a
+sans-IO module per step:
+
+    snapshot → route → read body → Phase 1 check → (local operation: its answer)
+    → to_v2 → /v2 check → pick upstream → send → answer check (or memo) → to_phase1
+
+It returns an outcome — a `Phase1Response` or the `LocalAnswer` of an operation
+the gateway answers itself — or raises a `GatewayError`; anything else is a bug
+(`Crash`). On its way it notes in an `Exchange` what it learnt: the operation,
+the upstream, how long the upstream took and whether that counts against it,
+a contract violation.
+
+`_finish` is the one place that turns an outcome into the HTTP response (the
+Phase 1 error body for errors, never a status the operation does not promise,
+502 for a bug: Phase 1 has no 500) and that records it: the upstream's health
+for the rollback windows, the metrics, the warning lines and the access line.
+So every outcome is answered, counted and logged the same way, whichever step
+produced it, and the pipeline reads like the list above.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -18,6 +35,7 @@ from aiohttp import web
 from opentelemetry import trace
 
 from shimgw import observe
+from shimgw.answer_cache import AnswerKey
 from shimgw.decoding import is_identity
 from shimgw.errors import (
     BadRequest,
@@ -30,11 +48,18 @@ from shimgw.errors import (
     UpstreamTimeout,
 )
 from shimgw.httpio import over_limit, read_capped
-from shimgw.messages import ParsedRequest, Phase1Response, V2Request, V2Response
-from shimgw.reload import Runtime
-from shimgw.snapshot import Operation, Snapshot
-from shimgw.translate.engine import to_phase1, to_v2
-from shimgw.translate.transforms import ABSENT
+from shimgw.messages import (
+    ABSENT,
+    LocalAnswer,
+    ParsedRequest,
+    Phase1Response,
+    V2Request,
+    V2Response,
+)
+from shimgw.orchestrator import Upstream
+from shimgw.runtime import Runtime
+from shimgw.snapshot import LocalOperation, ProxyOperation, Snapshot
+from shimgw.translate.engine import answer_locally, to_phase1, to_v2
 
 log = logging.getLogger("shimgw")
 
@@ -63,11 +88,44 @@ async def _read_limited(request: web.Request, limit: int) -> bytes:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Crash:
+    """A bug: an exception that is not a `GatewayError`. Logged with its traceback, 502."""
+
+    error: Exception
+
+
+Outcome = Phase1Response | LocalAnswer | GatewayError | Crash
+
+
+@dataclass(slots=True)
+class Exchange:
+    """What one request learnt on its way, for `_finish` to answer and record."""
+
+    rid: str
+    method: str
+    path: str
+    started: float
+    operation: str = "-"
+    promised: frozenset[int] | None = None  # the operation's statuses, once it is known
+    upstream: str = "-"
+    upstream_seconds: float | None = None  # set when the upstream answered or failed
+    upstream_failed: bool = False  # counts as an error in the rollback window
+    upstream_errors: list[str] = field(default_factory=list)  # kinds for the error metric
+    violation: UpstreamContractViolation | None = None
+
+
 def error_response(error: GatewayError, rid: str) -> web.Response:
-    body = orjson.dumps({"error": error.message, "code": error.status, "request_id": rid})
-    headers = {**error.headers, "X-Request-ID": rid}
+    return _error_body(error.status, error.message, error.headers, rid)
+
+
+def _error_body(status: int, message: str, headers: Any, rid: str) -> web.Response:
+    body = orjson.dumps({"error": message, "code": status, "request_id": rid})
     return web.Response(
-        status=error.status, body=body, content_type="application/json", headers=headers
+        status=status,
+        body=body,
+        content_type="application/json",
+        headers={**dict(headers), "X-Request-ID": rid},
     )
 
 
@@ -95,180 +153,175 @@ class Gateway:
         ) as span:
             return await self._handle(request, span)
 
-    async def _handle(self, request: web.Request, span: trace.Span | None) -> web.StreamResponse:
-        started = time.perf_counter()
+    async def _handle(self, request: web.Request, span: trace.Span | None) -> web.Response:
         snapshot = self.runtime.current  # read once: this request finishes on it
+        rid = observe.request_id(request.headers.get("X-Request-ID"))
+        ex = Exchange(rid, request.method, request.path, time.perf_counter())
+        outcome: Outcome
+        try:
+            outcome = await self._serve(snapshot, request, span, ex)
+        except GatewayError as error:
+            outcome = error
+        except asyncio.CancelledError:
+            self._account(snapshot, ex, 0)  # the server is stopping: counted, not answered
+            raise
+        except Exception as exc:
+            outcome = Crash(exc)
+        return self._finish(snapshot, ex, outcome)
+
+    # --- the pipeline ------------------------------------------------------------------
+
+    async def _serve(
+        self, snapshot: Snapshot, request: web.Request, span: trace.Span | None, ex: Exchange
+    ) -> Phase1Response | LocalAnswer:
         headers = request.headers
-        rid = observe.request_id(headers.get("X-Request-ID"))
-        op_id, upstream_name, status = "-", "-", 0
-        try:
-            op_id, params = snapshot.routes.match(request.method, request.path)
-            op = snapshot.operations[op_id]
-            # An operation without a body ignores one (aiohttp drains or drops it), so a
-            # stray body cannot earn a 400 that such an operation never promises.
-            body = (
-                await _read_body(request, snapshot.config.limits.max_body_bytes)
-                if op.request_check.body
-                else b""
-            )
-            parsed = op.request_check.parse(
-                params, request.query, headers, request.content_type, body
-            )
-            extra = {"X-Correlation-ID": rid}
-            observe.propagate_trace(span, headers, extra)
-            call = to_v2(op.plan, parsed, extra)  # a local operation raises its answer here
-            if op.call_check is None or op.answer_check is None:
-                raise InternalError(f"{op_id}: a local operation gave no answer")
-            op.call_check.check(call)
-            upstream_name = self.runtime.choose(snapshot, op_id, request)
-            try:
-                answer, elapsed = await self._send(snapshot, upstream_name, call)
-            except UpstreamBusy as busy:
-                # As if the orchestrator had said 503: each operation's own table decides.
-                self.metrics.upstream_errors.labels(upstream_name, "busy").inc()
-                return _respond(to_phase1(op.plan, snapshot.errors, parsed, busy_answer(busy)), rid)
-            response = self._translate(snapshot, op, parsed, answer, upstream_name, rid, elapsed)
-            status = response.status
-            return response
-        except GatewayError as raised:
-            error = raised
-            if op_id != "-" and error.status not in snapshot.operations[op_id].plan.promised:
-                # A Phase 1 client is never sent a status its operation does not list.
-                error = InternalError(error.message)
-            status = error.status
-            if isinstance(error, UpstreamError | UpstreamTimeout) or status >= 500:
-                log.warning(
-                    "upstream failure",
-                    extra={
-                        "fields": {
-                            "request_id": rid,
-                            "operation": op_id,
-                            "upstream": upstream_name,
-                            "status": status,
-                            "error": error.message,
-                        }
-                    },
-                )
-            return error_response(error, rid)
-        except Exception:
-            status = 502
-            log.exception(
-                "internal error", extra={"fields": {"request_id": rid, "operation": op_id}}
-            )
-            return error_response(InternalError("internal gateway error"), rid)
-        finally:
-            elapsed = time.perf_counter() - started
-            self.metrics.observe_request(op_id, status, upstream_name, elapsed)
-            if snapshot.config.logging.access:
-                observe.access_log.info(
-                    "request",
-                    extra={
-                        "fields": {
-                            "request_id": rid,
-                            "method": request.method,
-                            "path": request.path,
-                            "operation": op_id,
-                            "upstream": upstream_name,
-                            "status": status,
-                            "ms": round(elapsed * 1000, 2),
-                        }
-                    },
-                )
-
-    async def _send(
-        self, snapshot: Snapshot, name: str, call: V2Request
-    ) -> tuple[V2Response, float]:
-        """The answer and how long it took; a transport failure is recorded here, an
-        answer once its contract check has said whether it counts as an error."""
-        upstream = snapshot.upstreams[name]
-        started = time.perf_counter()
-        try:
-            answer: V2Response = await upstream.send(call, call.headers)
-        except UpstreamTimeout:
-            self.runtime.record(name, time.perf_counter() - started, failed=True)
-            self.metrics.upstream_errors.labels(name, "timeout").inc()
-            raise
-        except UpstreamError:
-            self.runtime.record(name, time.perf_counter() - started, failed=True)
-            self.metrics.upstream_errors.labels(name, "unreachable").inc()
-            raise
-        return answer, time.perf_counter() - started
-
-    def _translate(
-        self,
-        snapshot: Snapshot,
-        op: Operation,
-        parsed: ParsedRequest,
-        answer: V2Response,
-        upstream_name: str,
-        rid: str,
-        elapsed: float,
-    ) -> web.Response:
-        mode = snapshot.config.validation.responses
-        memo, key = op.answers, None
-        if (
-            memo is not None
-            and mode == "enforce"
-            and answer.body  # an empty answer (204) is cheap to translate: not worth a slot
-            and parsed.body is ABSENT
-            and op.answer_check
-        ):
-            key = (
-                op.plan.operation,
-                answer.status,
-                answer.content_type,
-                tuple(
-                    answer.headers.get(h) for h in op.answer_check.declared_headers(answer.status)
-                ),
-                answer.body,
-                tuple(parsed.query.items()),
-                tuple(parsed.path.items()),
-            )
-            cached = memo.get(key)
-            if cached is not None:  # the same bytes passed the same checks before
-                self.runtime.record(upstream_name, elapsed, failed=answer.status >= 500)
-                if answer.status >= 500:
-                    self.metrics.upstream_errors.labels(upstream_name, "5xx").inc()
-                return _respond(cached, rid)
-        violation: UpstreamContractViolation | None = None
-        data: Any
-        if mode == "off" or op.answer_check is None:
-            data = _lenient_decode(answer)
-        else:
-            try:
-                data = op.answer_check.check(
-                    answer.status, answer.headers, answer.content_type, answer.body
-                )
-            except UpstreamContractViolation as exc:
-                violation, data = exc, _lenient_decode(answer)
-        # One record per answer, for the rollback windows: 5xx and contract breaks are errors.
-        self.runtime.record(
-            upstream_name, elapsed, failed=answer.status >= 500 or violation is not None
+        ex.operation, params = snapshot.routes.match(request.method, request.path)
+        op = snapshot.operations[ex.operation]
+        ex.promised = op.plan.promised
+        # An operation without a body ignores one (aiohttp drains or drops it), so a
+        # stray body cannot earn a 400 that such an operation never promises.
+        body = (
+            await _read_body(request, snapshot.config.limits.max_body_bytes)
+            if op.request_check.body
+            else b""
         )
-        if answer.status >= 500:
-            self.metrics.upstream_errors.labels(upstream_name, "5xx").inc()
-        if violation is not None:
-            self.metrics.violations.labels("phase2", op.plan.operation).inc()
-            self.metrics.upstream_errors.labels(upstream_name, "contract").inc()
-            if mode == "enforce":
-                raise violation
-            log.warning(
-                "contract violation (report mode)",
+        parsed = op.request_check.parse(params, request.query, headers, request.content_type, body)
+        if isinstance(op, LocalOperation):
+            return answer_locally(op.plan, parsed)
+        extra = {"X-Correlation-ID": ex.rid}
+        observe.propagate_trace(span, headers, extra)
+        call = to_v2(op.plan, parsed, extra)
+        op.call_check.check(call)
+        ex.upstream = self.runtime.choose(snapshot, ex.operation, headers, request.remote)
+        try:
+            answer = await _send(snapshot.upstreams[ex.upstream], call, ex)
+        except UpstreamBusy as busy:
+            # As if the orchestrator had said 503: each operation's own table decides.
+            ex.upstream_errors.append("busy")
+            return to_phase1(op.plan, snapshot.errors, parsed, busy_answer(busy))
+        return _translate(snapshot, op, parsed, answer, ex)
+
+    # --- the one place an outcome is answered and recorded ------------------------------
+
+    def _finish(self, snapshot: Snapshot, ex: Exchange, outcome: Outcome) -> web.Response:
+        if ex.upstream_seconds is not None:
+            self.runtime.record(ex.upstream, ex.upstream_seconds, failed=ex.upstream_failed)
+        for kind in ex.upstream_errors:
+            self.metrics.upstream_errors.labels(ex.upstream, kind).inc()
+        if ex.violation is not None:
+            self.metrics.violations.labels("phase2", ex.operation).inc()
+            if outcome is not ex.violation:  # report mode: answered anyway, but said
+                _warn("contract violation (report mode)", ex, error=ex.violation.message)
+        response = _respond(ex, outcome)
+        self._account(snapshot, ex, response.status)
+        return response
+
+    def _account(self, snapshot: Snapshot, ex: Exchange, status: int) -> None:
+        elapsed = time.perf_counter() - ex.started
+        self.metrics.observe_request(ex.operation, status, ex.upstream, elapsed)
+        if snapshot.config.logging.access:
+            observe.access_log.info(
+                "request",
                 extra={
                     "fields": {
-                        "request_id": rid,
-                        "operation": op.plan.operation,
-                        "upstream": upstream_name,
-                        "error": violation.message,
+                        "request_id": ex.rid,
+                        "method": ex.method,
+                        "path": ex.path,
+                        "operation": ex.operation,
+                        "upstream": ex.upstream,
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
                     }
                 },
             )
-        answer = V2Response(answer.status, answer.headers, answer.content_type, answer.body, data)
-        result = to_phase1(op.plan, snapshot.errors, parsed, answer)
-        if key is not None and memo is not None and violation is None:
-            cost = len(answer.body) + len(result.body) + sum(len(str(v)) for v in key[-2:])
-            memo.put(key, result, cost)
-        return _respond(result, rid)
+
+
+def _respond(ex: Exchange, outcome: Outcome) -> web.Response:
+    if isinstance(outcome, Phase1Response):
+        return _phase1_response(outcome, ex.rid)
+    if isinstance(outcome, LocalAnswer):
+        return _error_body(outcome.status, outcome.message, outcome.headers, ex.rid)
+    if isinstance(outcome, Crash):
+        log.error(
+            "internal error",
+            exc_info=outcome.error,
+            extra={"fields": {"request_id": ex.rid, "operation": ex.operation}},
+        )
+        return error_response(InternalError("internal gateway error"), ex.rid)
+    error = outcome
+    if ex.promised is not None and error.status not in ex.promised:
+        # A Phase 1 client is never sent a status its operation does not list.
+        error = InternalError(error.message)
+    if isinstance(error, UpstreamError | UpstreamTimeout) or error.status >= 500:
+        _warn("upstream failure", ex, status=error.status, error=error.message)
+    return error_response(error, ex.rid)
+
+
+def _warn(message: str, ex: Exchange, **fields: Any) -> None:
+    context = {"request_id": ex.rid, "operation": ex.operation, "upstream": ex.upstream}
+    log.warning(message, extra={"fields": {**context, **fields}})
+
+
+async def _send(upstream: Upstream, call: V2Request, ex: Exchange) -> V2Response:
+    """The raw answer; a transport failure is noted against the upstream here, an answer
+    once its contract check has said whether it counts as an error."""
+    started = time.perf_counter()
+    try:
+        answer = await upstream.send(call, call.headers)
+    except (UpstreamTimeout, UpstreamError) as failure:
+        ex.upstream_seconds, ex.upstream_failed = time.perf_counter() - started, True
+        kind = "timeout" if isinstance(failure, UpstreamTimeout) else "unreachable"
+        ex.upstream_errors.append(kind)
+        raise
+    ex.upstream_seconds = time.perf_counter() - started
+    return answer
+
+
+def _translate(
+    snapshot: Snapshot, op: ProxyOperation, parsed: ParsedRequest, answer: V2Response, ex: Exchange
+) -> Phase1Response:
+    """Check the answer (or find it in the memo) and translate it; 5xx and contract
+    breaks count against the upstream."""
+    mode = snapshot.config.validation.responses
+    if answer.status >= 500:
+        ex.upstream_failed = True
+        ex.upstream_errors.append("5xx")
+    memo, key = op.answers, _memo_key(mode, op, parsed, answer)
+    if memo is not None and key is not None:
+        cached = memo.get(key)
+        if cached is not None:  # the same bytes passed the same checks before
+            return cached
+    data: Any
+    if mode == "off":
+        data = _lenient_decode(answer)
+    else:
+        try:
+            data = op.answer_check.check(
+                answer.status, answer.headers, answer.content_type, answer.body
+            )
+        except UpstreamContractViolation as violation:
+            ex.upstream_failed, ex.violation = True, violation
+            ex.upstream_errors.append("contract")
+            if mode == "enforce":
+                raise
+            data = _lenient_decode(answer)
+    result = to_phase1(op.plan, snapshot.errors, parsed, replace(answer, data=data))
+    if memo is not None and key is not None and ex.violation is None:
+        memo.put(key, result, key.cost(result))
+    return result
+
+
+def _memo_key(
+    mode: str, op: ProxyOperation, parsed: ParsedRequest, answer: V2Response
+) -> AnswerKey | None:
+    if (
+        op.answers is None
+        or mode != "enforce"
+        or not answer.body  # an empty answer (204) is cheap to translate: not worth a slot
+        or parsed.body is not ABSENT
+    ):
+        return None
+    return AnswerKey.of(answer, op.answer_check.declared_headers(answer.status), parsed)
 
 
 def busy_answer(busy: UpstreamBusy) -> V2Response:
@@ -280,7 +333,7 @@ def busy_answer(busy: UpstreamBusy) -> V2Response:
     return V2Response(503, headers, "application/problem+json", orjson.dumps(data), data)
 
 
-def _respond(result: Phase1Response, rid: str) -> web.Response:
+def _phase1_response(result: Phase1Response, rid: str) -> web.Response:
     headers = dict(result.headers)
     headers["X-Request-ID"] = rid
     response = web.Response(status=result.status, body=result.body or None, headers=headers)

@@ -19,9 +19,9 @@ from aiohttp import web
 from shimgw.admin import build_admin_app
 from shimgw.errors import GatewayError
 from shimgw.messages import V2Request
-from shimgw.reload import Runtime
+from shimgw.orchestrator import Upstream
+from shimgw.runtime import Runtime
 from shimgw.server import Gateway, build_app
-from shimgw.upstream import Upstream
 
 log = logging.getLogger("shimgw")
 WATCH_INTERVAL_S = 1.0

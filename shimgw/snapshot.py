@@ -2,7 +2,7 @@
 
 A request reads `holder.current` once and finishes on that object, whatever
 reloads happen meanwhile. Building is pure CPU and file reads (no sockets), so
-it runs off the event loop; `reload.py` swaps the reference.
+it runs off the event loop; `runtime.py` swaps the reference.
 """
 
 from __future__ import annotations
@@ -29,24 +29,36 @@ from shimgw.contracts.validators import (
     response_check,
 )
 from shimgw.errors import TranslationError
+from shimgw.orchestrator import Upstream
 from shimgw.routing.canary import Picker
 from shimgw.routing.routes import RouteTable, build_routes
 from shimgw.translate.check import check_translations
 from shimgw.translate.language import load_translations
 from shimgw.translate.nodes import ErrorTable, Translations
-from shimgw.translate.plan import OperationPlan, build_plans
+from shimgw.translate.plan import LocalPlan, ProxyPlan, build_plans
 from shimgw.translate.provenance import request_sources
 
 
 @dataclass(frozen=True, slots=True)
-class Operation:
-    """Everything one Phase 1 operation needs at request time."""
+class LocalOperation:
+    """A Phase 1 operation the gateway answers itself, once the request passed phase1.yaml."""
 
-    plan: OperationPlan
+    plan: LocalPlan
     request_check: Phase1RequestCheck
-    call_check: Phase2RequestCheck | None  # None: answered locally
-    answer_check: ResponseCheck | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProxyOperation:
+    """Everything one proxied Phase 1 operation needs at request time."""
+
+    plan: ProxyPlan
+    request_check: Phase1RequestCheck
+    call_check: Phase2RequestCheck
+    answer_check: ResponseCheck
     answers: AnswerCache | None = None  # None: not memoised (see answer_cache.py)
+
+
+Operation = LocalOperation | ProxyOperation
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +73,7 @@ class Snapshot:
     operations: Mapping[str, Operation]
     errors: ErrorTable
     picker: Picker
-    upstreams: Mapping[str, Any] = field(default_factory=dict)  # name → Upstream, attached later
+    upstreams: Mapping[str, Upstream] = field(default_factory=dict)  # attached by the runtime
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -122,23 +134,10 @@ def build_snapshot(config: Config, previous: Snapshot | None = None) -> Snapshot
     for op_id in config.routing.routes:
         if op_id not in phase1.operations:
             raise TranslationError(f"routing.routes.{op_id}", "not an operationId of phase1.yaml")
-    operations = {}
     memo = AnswerCache(config.cache.max_bytes) if config.cache.max_bytes else None
-    for op_id, plan in plans.items():
-        target = phase2.operations[plan.target] if plan.target else None
-        operations[op_id] = Operation(
-            plan,
-            phase1_request_check(phase1, phase1.operations[op_id]),
-            phase2_request_check(
-                phase2,
-                target,
-                request_sources(translations.operations[op_id], translations.every_call),
-            )
-            if target
-            else None,
-            response_check(phase2, target) if target else None,
-            memo if target and plan.memoisable else None,
-        )
+    operations = {
+        op_id: _operation(plan, phase1, phase2, translations, memo) for op_id, plan in plans.items()
+    }
     version = hashlib.sha256(
         "\n".join((config.digest, phase1.sha256, phase2.sha256, _digest_folder(folder))).encode()
     ).hexdigest()
@@ -155,4 +154,25 @@ def build_snapshot(config: Config, previous: Snapshot | None = None) -> Snapshot
         MappingProxyType(operations),
         translations.errors,
         Picker(config.routing, weights, layout),
+    )
+
+
+def _operation(
+    plan: LocalPlan | ProxyPlan,
+    phase1: Contract,
+    phase2: Contract,
+    translations: Translations,
+    memo: AnswerCache | None,
+) -> Operation:
+    request_check = phase1_request_check(phase1, phase1.operations[plan.operation])
+    if isinstance(plan, LocalPlan):
+        return LocalOperation(plan, request_check)
+    target = phase2.operations[plan.target]
+    sources = request_sources(translations.operations[plan.operation], translations.every_call)
+    return ProxyOperation(
+        plan=plan,
+        request_check=request_check,
+        call_check=phase2_request_check(phase2, target, sources),
+        answer_check=response_check(phase2, target),
+        answers=memo if plan.memoisable else None,
     )

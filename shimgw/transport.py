@@ -43,10 +43,9 @@ from shimgw import jsoncodec
 from shimgw.decoding import DecodedTooLarge, DecodeError, is_identity
 from shimgw.errors import UntranslatableRequest, UpstreamTimeout, UpstreamUnavailable
 from shimgw.httpio import decode_stepwise, over_limit
-from shimgw.messages import V2Request, V2Response
+from shimgw.messages import ABSENT, V2Request, V2Response
+from shimgw.orchestrator import Limits
 from shimgw.qos import UpstreamGate
-from shimgw.translate.transforms import ABSENT
-from shimgw.upstream import Limits
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 MAX_HEAD_BYTES = 64 << 10  # status line + headers of one answer

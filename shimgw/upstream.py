@@ -1,17 +1,14 @@
-"""The orchestrator behind a small interface.
+"""The aiohttp transport: an `Upstream` (orchestrator.py) on aiohttp's client.
 
-`Upstream` is all the handler knows: send one /v2 call, get one raw answer,
-or one of the gateway's errors. `HttpUpstream` is the real one (a pooled
-aiohttp `ClientSession` per upstream, keep-alive, connect/total timeouts);
-tests may plug in anything with the same two methods. aiohttp's errors are
-mapped here, at the edge, onto the error tree (`raise ... from`).
+`HttpUpstream` is a pooled aiohttp `ClientSession` per upstream (keep-alive,
+connect/total timeouts); it is the transport for https upstreams
+(`upstream_transport: aiohttp`). aiohttp's errors are mapped here, at the
+edge, onto the error tree (`raise ... from`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Protocol
 
 import aiohttp
 import orjson
@@ -20,38 +17,11 @@ from shimgw import jsoncodec
 from shimgw.decoding import DecodedTooLarge, DecodeError, is_identity
 from shimgw.errors import UpstreamTimeout, UpstreamUnavailable
 from shimgw.httpio import decode_stepwise, over_limit, read_capped
-from shimgw.messages import V2Request, V2Response
+from shimgw.messages import ABSENT, V2Request, V2Response
+from shimgw.orchestrator import Limits
 from shimgw.qos import UpstreamGate
-from shimgw.translate.transforms import ABSENT
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Limits:
-    """What shapes an upstream's pool besides its URL; a reload keeps a pool whose
-    URL and limits did not change."""
-
-    connect_timeout: float
-    total_timeout: float
-    max_body_bytes: int  # of the decoded answer
-    max_connections: int = 128  # calls in flight (= connections) to this upstream
-    max_queue: int = 128  # calls waiting for one of those, at most `connect_timeout` s
-    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # sent on every call
-
 
 MAX_HEAD_FIELD = 64 << 10  # one answer header line (the fast transport caps the whole head)
-
-
-class Upstream(Protocol):
-    name: str
-    url: str
-
-    async def send(self, request: V2Request, headers: Mapping[str, str]) -> V2Response: ...
-
-    def same_as(self, url: str, limits: Limits) -> bool:
-        """Whether a reload with these settings may keep this upstream (and its pool)."""
-        ...
-
-    async def close(self) -> None: ...
 
 
 class HttpUpstream:

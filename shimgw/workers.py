@@ -64,7 +64,7 @@ def _serve(config_path: Path, workers: int, run: Runner) -> int:
 
 
 async def _worker_main(snapshot: Any, *, index: int, workers: int) -> None:
-    from shimgw.reload import Runtime
+    from shimgw.runtime import Runtime
     from shimgw.service import Service, run_until_signalled
 
     if index > 0:

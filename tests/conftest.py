@@ -20,7 +20,7 @@ from gwsupport import ADMIN_TOKEN, REPO, Gateway, GatewayFactory, base_config
 from shimgw.reference import RunStore, seed_demo, start_reference, stop_reference
 from shimgw.reference.contract import Contract
 from shimgw.reference.contract import load_contract as load_oracle
-from shimgw.reload import Runtime
+from shimgw.runtime import Runtime
 from shimgw.service import Service
 
 

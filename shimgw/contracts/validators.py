@@ -28,9 +28,8 @@ import jsonschema_rs
 from shimgw import jsoncodec
 from shimgw.contracts.document import Contract, OperationSpec, ParamSpec, ResponseSpec, Schema
 from shimgw.errors import BadRequest, UntranslatableRequest, UpstreamContractViolation
-from shimgw.messages import ParsedRequest, V2Request
+from shimgw.messages import ABSENT, ParsedRequest, V2Request
 from shimgw.translate.provenance import Sources, blame
-from shimgw.translate.transforms import ABSENT
 
 _INTEGER = re.compile(r"^-?[0-9]{1,19}\Z")  # \Z, not $: "5\n" is not a number
 _NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?\Z")

@@ -21,6 +21,7 @@ from typing import Any
 import jsonschema_rs
 
 from shimgw.contracts.document import Contract, OperationSpec
+from shimgw.messages import ABSENT
 from shimgw.translate import transforms as tf
 from shimgw.translate.nodes import (
     Apply,
@@ -253,7 +254,7 @@ class _Walker:
             for name in target.get("required", []):
                 if name not in names:
                     self.problem(where, f"does not write required field {name!r}")
-        if value.default is not tf.ABSENT:
+        if value.default is not ABSENT:
             self._check_values({"enum": [value.default]}, target, f"{where}.default")
 
     def _check_values(

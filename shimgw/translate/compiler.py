@@ -10,6 +10,7 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from shimgw.messages import ABSENT
 from shimgw.translate import transforms as tf
 from shimgw.translate.nodes import (
     All,
@@ -31,7 +32,7 @@ from shimgw.translate.nodes import (
     Step,
     Value,
 )
-from shimgw.translate.transforms import ABSENT, TransformFailed
+from shimgw.translate.transforms import TransformFailed
 
 Ctx = Mapping[str, Any]
 Evaluator = Callable[[Ctx, Any], Any]

@@ -21,7 +21,8 @@ object field that ends up absent is left out. That one rule gives
 cases.
 
 Both directions are pure: `to_v2` and `to_phase1` take plain data and return
-plain data (`messages.py`). Contract checks, I/O and correlation live at the
+plain data (`messages.py`); so does `answer_locally`, the answer of an
+operation that has no /v2 counterpart (a `LocalPlan`: no call is built). Contract checks, I/O and correlation live at the
 edge; this module imports nothing from aiohttp.
 """
 
@@ -31,27 +32,32 @@ from collections.abc import Mapping
 from typing import Any
 
 from shimgw import jsoncodec
-from shimgw.errors import LocalAnswer, TranslatedError, UntranslatableRequest
-from shimgw.messages import ParsedRequest, Phase1Response, V2Request, V2Response
+from shimgw.errors import TranslatedError, UntranslatableRequest
+from shimgw.messages import (
+    ABSENT,
+    LocalAnswer,
+    ParsedRequest,
+    Phase1Response,
+    V2Request,
+    V2Response,
+)
 from shimgw.translate import transforms as tf
 from shimgw.translate.compiler import Ctx, Evaluator
 from shimgw.translate.nodes import ErrorTable
-from shimgw.translate.plan import OperationPlan
-from shimgw.translate.transforms import ABSENT, TransformFailed
+from shimgw.translate.plan import LocalPlan, ProxyPlan
+from shimgw.translate.transforms import TransformFailed
 
 # --- the two directions -------------------------------------------------------------------
 
 
 def to_v2(
-    plan: OperationPlan, request: ParsedRequest, extra_headers: Mapping[str, str] | None = None
+    plan: ProxyPlan, request: ParsedRequest, extra_headers: Mapping[str, str] | None = None
 ) -> V2Request:
     """Build the /v2 call for a checked Phase 1 request. Pure; never sends anything.
 
     `extra_headers` are the edge's own (correlation, trace context); a rule's header of
     the same name wins over them only if the translation says so explicitly.
     """
-    if plan.local is not None:
-        raise _local_answer(plan, request)
     ctx = {
         "path": request.path,
         "query": request.query,
@@ -88,7 +94,7 @@ def to_v2(
     if body is not ABSENT and plan.content_type:
         headers["Content-Type"] = plan.content_type
     return V2Request(
-        plan.target or "",
+        plan.target,
         plan.method,
         plan.render_path(path_params),
         path_params,
@@ -100,7 +106,7 @@ def to_v2(
 
 
 def to_phase1(
-    plan: OperationPlan, errors: ErrorTable, request: ParsedRequest, response: V2Response
+    plan: ProxyPlan, errors: ErrorTable, request: ParsedRequest, response: V2Response
 ) -> Phase1Response:
     """Turn a (contract-checked) /v2 answer into the Phase 1 answer, or raise its Phase 1 error."""
     rule = plan.responses.get(response.status)
@@ -159,18 +165,15 @@ def _problem_message(errors: ErrorTable, data: Any) -> str | None:
     return None
 
 
-def _local_answer(plan: OperationPlan, request: ParsedRequest) -> LocalAnswer:
-    local = plan.local
-    assert local is not None
+def answer_locally(plan: LocalPlan, request: ParsedRequest) -> LocalAnswer:
+    """The gateway's own answer to an operation with no /v2 counterpart. Pure."""
     ctx = {
         "path": request.path,
         "query": request.query,
         "header": request.headers,
         "body": request.body,
     }
-    return LocalAnswer(
-        local.status, local.error, headers=dict(_evaluate_headers(local.headers, ctx))
-    )
+    return LocalAnswer(plan.status, plan.error, _evaluate_headers(plan.headers, ctx))
 
 
 def _evaluate_headers(

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from shimgw.errors import TranslationError
+from shimgw.messages import ABSENT
 from shimgw.translate import transforms as tf
 from shimgw.translate.nodes import (
     All,
@@ -54,7 +55,6 @@ from shimgw.translate.nodes import (
     Translations,
     Value,
 )
-from shimgw.translate.transforms import ABSENT
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it
 

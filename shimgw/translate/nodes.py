@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+from shimgw.messages import ABSENT
 from shimgw.translate import transforms as tf
-from shimgw.translate.transforms import ABSENT
 
 # --- value trees ------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
 
-from shimgw.contracts.document import Contract
+from shimgw.contracts.document import Contract, OperationSpec
 from shimgw.errors import TranslationError
 from shimgw.translate.compiler import Evaluator, compile_value
 from shimgw.translate.nodes import From, OperationRules, Translations
@@ -31,18 +31,26 @@ class CompiledResponseRule:
     media_type: str | None  # the Phase 1 media type of `status`
 
 
-@dataclass(frozen=True, slots=True)
-class CompiledLocal:
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LocalPlan:
+    """An operation the gateway answers itself (the withdrawn getJobStats): no /v2 call."""
+
+    operation: str
+    source: str  # the translation file
+    promised: frozenset[int]  # statuses the Phase 1 operation lists
     status: int
-    error: str
+    error: str  # the Phase 1 error body's message
     headers: tuple[tuple[str, Evaluator], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class OperationPlan:
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProxyPlan:
+    """An operation translated into one /v2 call and its answer back."""
+
     operation: str
     source: str
-    target: str | None
+    promised: frozenset[int]
+    target: str  # the /v2 operationId
     method: str
     path_template: str
     path_segments: tuple[tuple[str, str | None], ...]  # (literal, parameter after it)
@@ -52,8 +60,6 @@ class OperationPlan:
     body: Evaluator | None
     content_type: str | None
     responses: Mapping[int, CompiledResponseRule]
-    local: CompiledLocal | None
-    promised: frozenset[int]  # statuses the Phase 1 operation lists
     memoisable: bool = False  # its answers depend only on answer bytes and request values
 
     def render_path(self, params: Mapping[str, Any]) -> str:
@@ -73,6 +79,11 @@ def _segments(template: str) -> tuple[tuple[str, str | None], ...]:
         last = match.end()
     out.append((template[last:], None))
     return tuple(out)
+
+
+# What a Phase 1 operation compiles to: distinct types, so a local operation can never
+# reach the code that sends a call, and no placeholder stands in for the missing parts.
+OperationPlan = LocalPlan | ProxyPlan
 
 
 def _reads_root(node: Any, root: str) -> bool:
@@ -110,35 +121,33 @@ def _plan(
         raise TranslationError(
             f"{src}: operation", f"{rules.operation!r} is not an operationId of phase1.yaml"
         )
-    promised = source_op.promised_statuses
     if rules.local is not None:
         local = rules.local
-        if local.status not in promised:
+        if local.status not in source_op.promised_statuses:
             raise TranslationError(
                 f"{src}: local.status",
                 f"{rules.operation} does not promise {local.status} in phase1.yaml",
             )
-        return OperationPlan(
-            rules.operation,
-            src,
-            None,
-            "",
-            "",
-            (),
-            (),
-            (),
-            (),
-            None,
-            None,
-            MappingProxyType({}),
-            CompiledLocal(
-                local.status, local.error, tuple((n, compile_value(v)) for n, v in local.headers)
-            ),
-            promised,
+        return LocalPlan(
+            operation=rules.operation,
+            source=src,
+            promised=source_op.promised_statuses,
+            status=local.status,
+            error=local.error,
+            headers=tuple((n, compile_value(v)) for n, v in local.headers),
         )
-    assert rules.target is not None
-    target = phase2.operations.get(rules.target)
-    if target is None:
+    return _proxy_plan(rules, source_op, phase2, common_headers)
+
+
+def _proxy_plan(
+    rules: OperationRules,
+    source_op: OperationSpec,
+    phase2: Contract,
+    common_headers: tuple[tuple[str, Evaluator], ...],
+) -> ProxyPlan:
+    src = rules.source
+    target = phase2.operations.get(rules.target or "")
+    if rules.target is None or target is None:
         raise TranslationError(
             f"{src}: target", f"{rules.target!r} is not an operationId of phase2.yaml"
         )
@@ -154,40 +163,45 @@ def _plan(
     for name, value in req.query:
         param = target.param("query", name)
         query.append((name, compile_value(value), bool(param and param.is_array)))
+    own_headers = tuple((n, compile_value(v)) for n, v in req.headers)
+    overridden = {n.lower() for n, _ in own_headers}
+    return ProxyPlan(
+        operation=rules.operation,
+        source=src,
+        promised=source_op.promised_statuses,
+        target=rules.target,
+        method=target.method,
+        path_template=target.path,
+        path_segments=_segments(target.path),
+        path=tuple((n, compile_value(v)) for n, v in req.path),
+        query=tuple(query),
+        headers=tuple((n, f) for n, f in common_headers if n.lower() not in overridden)
+        + own_headers,
+        body=compile_value(req.body) if req.body is not None else None,
+        content_type=content_type,
+        responses=_responses(rules, source_op),
+        memoisable=all(
+            not rule.headers and not _reads_root(rule.body, "header")
+            for rule in rules.responses.values()
+        ),
+    )
+
+
+def _responses(
+    rules: OperationRules, source_op: OperationSpec
+) -> Mapping[int, CompiledResponseRule]:
     responses = {}
     for v2_status, rule in rules.responses.items():
         p1 = source_op.responses.get(str(rule.status))
         if p1 is None:
             raise TranslationError(
-                f"{src}: responses.{v2_status}.status",
+                f"{rules.source}: responses.{v2_status}.status",
                 f"{rules.operation} does not promise {rule.status} in phase1.yaml",
             )
-        media = next(iter(p1.content), None)
         responses[v2_status] = CompiledResponseRule(
             rule.status,
             compile_value(rule.body) if rule.body is not None else None,
             tuple((n, compile_value(v)) for n, v in rule.headers),
-            media,
+            next(iter(p1.content), None),
         )
-    own_headers = tuple((n, compile_value(v)) for n, v in req.headers)
-    overridden = {n.lower() for n, _ in own_headers}
-    return OperationPlan(
-        rules.operation,
-        src,
-        rules.target,
-        target.method,
-        target.path,
-        _segments(target.path),
-        tuple((n, compile_value(v)) for n, v in req.path),
-        tuple(query),
-        tuple((n, f) for n, f in common_headers if n.lower() not in overridden) + own_headers,
-        compile_value(req.body) if req.body is not None else None,
-        content_type,
-        MappingProxyType(responses),
-        None,
-        promised,
-        all(
-            not rule.headers and not _reads_root(rule.body, "header")
-            for rule in rules.responses.values()
-        ),
-    )
+    return MappingProxyType(responses)

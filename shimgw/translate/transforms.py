@@ -5,7 +5,7 @@ values. A transform that cannot apply raises `TransformFailed`; the engine turns
 that into a client error on the request side and a 502 on the response side,
 because the cause is then an orchestrator answer the rule did not expect.
 
-An absent value (`ABSENT`) never reaches a transform: the engine skips the
+An absent value (`messages.ABSENT`) never reaches a transform: the engine skips the
 pipe, so "omit when absent" holds through any chain.
 """
 
@@ -18,21 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import formatdate
 from typing import Any, Final
-
-
-class _Absent:
-    """The value of a field that is not there (distinct from JSON null)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "ABSENT"
-
-    def __bool__(self) -> bool:
-        return False
-
-
-ABSENT: Final = _Absent()
 
 
 class TransformFailed(ValueError):

@@ -20,11 +20,10 @@ from shimgw.contracts.validators import (
     response_check,
 )
 from shimgw.errors import GatewayError
-from shimgw.messages import V2Request
+from shimgw.messages import ABSENT, V2Request
 from shimgw.reference.contract import Contract as Oracle
 from shimgw.reference.contract import RequestInfo
 from shimgw.reference.contract import load_contract as load_oracle
-from shimgw.translate.transforms import ABSENT
 
 
 @pytest.fixture(scope="module")

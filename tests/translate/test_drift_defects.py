@@ -17,11 +17,10 @@ from shimgw.contracts.validators import (
     response_check,
 )
 from shimgw.errors import BadRequest, TranslatedError, UntranslatableRequest
-from shimgw.messages import ParsedRequest, V2Response
+from shimgw.messages import ABSENT, ParsedRequest, V2Response
 from shimgw.translate.engine import to_phase1, to_v2
 from shimgw.translate.nodes import Translations
 from shimgw.translate.plan import OperationPlan
-from shimgw.translate.transforms import ABSENT
 
 RUN: dict[str, Any] = {
     "id": "run-42",

@@ -8,12 +8,11 @@ from typing import Any
 import orjson
 import pytest
 
-from shimgw.errors import LocalAnswer, TranslatedError
-from shimgw.messages import ParsedRequest, V2Response
-from shimgw.translate.engine import to_phase1, to_v2, translate_error
+from shimgw.errors import TranslatedError
+from shimgw.messages import ABSENT, ParsedRequest, V2Response
+from shimgw.translate.engine import answer_locally, to_phase1, to_v2, translate_error
 from shimgw.translate.nodes import Translations
-from shimgw.translate.plan import OperationPlan
-from shimgw.translate.transforms import ABSENT
+from shimgw.translate.plan import LocalPlan, OperationPlan
 
 RUN: dict[str, Any] = {
     "id": "run-42",
@@ -314,10 +313,11 @@ def test_delete_is_empty(plans: Mapping[str, OperationPlan], translations: Trans
 
 
 def test_stats_answered_locally(plans: Mapping[str, OperationPlan]) -> None:
-    with pytest.raises(LocalAnswer) as caught:
-        to_v2(plans["getJobStats"], request("getJobStats", path={"job_id": 1}))
-    assert caught.value.status == 410
-    assert caught.value.headers == {
+    plan = plans["getJobStats"]
+    assert isinstance(plan, LocalPlan)  # a distinct type: it can never reach to_v2
+    answer = answer_locally(plan, request("getJobStats", path={"job_id": 1}))
+    assert answer.status == 410
+    assert dict(answer.headers) == {
         "Deprecation": "@1767225600",
         "Sunset": "Fri, 01 Jan 2027 00:00:00 GMT",
     }

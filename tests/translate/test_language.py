@@ -9,9 +9,9 @@ import pytest
 
 from shimgw import resources
 from shimgw.errors import TranslationError
+from shimgw.messages import ABSENT
 from shimgw.translate.compiler import compile_value
 from shimgw.translate.language import load_translations, parse_documents
-from shimgw.translate.transforms import ABSENT
 
 ERRORS = {"errors": {"status": {404: 404}}}
 

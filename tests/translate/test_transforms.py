@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from shimgw.messages import ABSENT
 from shimgw.translate import transforms as tf
 
 
@@ -129,8 +130,8 @@ def test_parametrised_transforms() -> None:
 
 
 def test_absent_is_falsy_and_singular() -> None:
-    assert not tf.ABSENT
-    assert repr(tf.ABSENT) == "ABSENT"
+    assert not ABSENT
+    assert repr(ABSENT) == "ABSENT"
 
 
 def test_within_passes_inside_and_fails_outside() -> None:

@@ -28,20 +28,19 @@ import hmac
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from shimgw.config import Config, UpstreamConfig, admin_token, load_config
 from shimgw.errors import ConfigError
 from shimgw.observe import Metrics, tracer_provider
+from shimgw.orchestrator import Limits, Upstream
 from shimgw.rollback import RollbackEvent, RollbackTracker
 from shimgw.snapshot import Snapshot, build_snapshot
 from shimgw.transport import FastUpstream
-from shimgw.upstream import HttpUpstream, Limits, Upstream
+from shimgw.upstream import HttpUpstream
 
 log = logging.getLogger("shimgw")
 
@@ -109,18 +108,18 @@ class Runtime:
 
     # --- picking ------------------------------------------------------------------------
 
-    def choose(self, snapshot: Snapshot, operation: str, request: web.Request) -> str:
-        routing = snapshot.config.routing
-        forced = request.headers.get(routing.force_header)
+    def choose(
+        self, snapshot: Snapshot, operation: str, headers: Mapping[str, str], client: str | None
+    ) -> str:
+        """The upstream for one request: `headers` as received, `client` its peer address."""
+        forced = headers.get(snapshot.config.routing.force_header)
         if (
             forced is not None
             and forced in snapshot.upstreams
-            and self._admin_ok(snapshot.config, request.headers.get(ADMIN_TOKEN_HEADER))
+            and self._admin_ok(snapshot.config, headers.get(ADMIN_TOKEN_HEADER))
         ):
             return forced
-        return snapshot.picker.choose(
-            operation, request.headers, request.remote, self.rollback.disabled
-        )
+        return snapshot.picker.choose(operation, headers, client, self.rollback.disabled)
 
     @staticmethod
     def _admin_ok(config: Config, supplied: str | None) -> bool:
@@ -225,7 +224,7 @@ class Runtime:
 
     def _attach(self, snapshot: Snapshot, previous: Snapshot | None) -> Snapshot:
         config = snapshot.config
-        old: dict[str, Any] = dict(previous.upstreams) if previous is not None else {}
+        old: dict[str, Upstream] = dict(previous.upstreams) if previous is not None else {}
         upstreams: dict[str, Upstream] = {}
         for name, up in config.upstreams.items():
             kept = old.get(name)
