@@ -22,8 +22,9 @@ cases.
 
 Both directions are pure: `to_v2` and `to_phase1` take plain data and return
 plain data (`messages.py`); so does `answer_locally`, the answer of an
-operation that has no /v2 counterpart (a `LocalPlan`: no call is built). Contract checks, I/O and correlation live at the
-edge; this module imports nothing from aiohttp.
+operation that has no /v2 counterpart (a `LocalPlan`: no call is built).
+Contract checks, I/O and correlation live at the edge; this module imports
+nothing from aiohttp.
 """
 
 from __future__ import annotations
