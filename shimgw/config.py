@@ -69,6 +69,19 @@ def _positive(value: Any, key: str) -> float:
     return float(value)
 
 
+def _non_negative(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(key, f"expected a number ≥ 0, got {value!r}")
+    return float(value)
+
+
+def _header_value(value: Any, key: str) -> str:
+    text = _str(value, key)
+    if not text.isprintable() or not text.isascii():
+        raise ConfigError(key, f"expected printable ASCII text, got {text!r}")
+    return text
+
+
 def _fraction(value: Any, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
         raise ConfigError(key, f"expected a number from 0 to 1, got {value!r}")
@@ -175,6 +188,7 @@ def section(cls: Callable[[], Any], reader: Callable[..., Any] | None = None) ->
 class ListenConfig:
     host: str = setting("127.0.0.1", _str)
     port: int = setting(8080, _port)
+    server_header: str = setting("shimgw", _header_value)  # the `Server` header of every answer
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -193,6 +207,10 @@ class UpstreamConfig:
 class TimeoutsConfig:
     connect: float = setting(2.0, _positive)
     total: float = setting(10.0, _positive)
+    # The Phase 1 edge: a whole request head, a whole body, an idle keep-alive connection.
+    client_header: float = setting(10.0, _positive)
+    client_body: float = setting(30.0, _positive)
+    client_idle: float = setting(75.0, _positive)
 
     def __post_init__(self) -> None:
         if self.connect > self.total:
@@ -217,6 +235,8 @@ class ValidationConfig:
 class LimitsConfig:
     max_body_bytes: int = setting(1 << 20, _bytes)
     max_upstream_body_bytes: int = setting(16 << 20, _bytes)
+    max_connections: int = setting(4096, _at_least(1))  # open Phase 1 connections per process
+    per_client_rps: float = setting(0.0, _non_negative)  # 0: no per-client rate limit
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

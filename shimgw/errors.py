@@ -41,6 +41,10 @@ class PayloadTooLarge(BadRequest):
     """A body over `limits.max_body_bytes`. Phase 1 promises no 413, so it stays a 400."""
 
 
+class BodyTimeout(BadRequest):
+    """A body not received within `timeouts.client_body` (Phase 1 has no 408)."""
+
+
 class UntranslatableRequest(BadRequest):
     """A valid Phase 1 request whose /v2 form phase2.yaml rejects.
 

@@ -174,6 +174,29 @@ class Metrics:
         self.rollbacks = Counter(
             "shimgw_rollbacks", "Automatic rollbacks triggered.", ["upstream", "reason"], registry=r
         )
+        # The Phase 1 edge (edge.py): connections refused, cut off, or not HTTP at all.
+        self.client_refused = Counter(
+            "shimgw_client_connections_refused",
+            "Phase 1 connections refused at limits.max_connections.",
+            registry=r,
+        )
+        self.client_timeouts = Counter(
+            "shimgw_client_timeouts",
+            "Phase 1 clients cut off by timeouts.client_header / client_body.",
+            ["phase"],
+            registry=r,
+        )
+        self.client_malformed = Counter(
+            "shimgw_client_malformed_requests",
+            "Phase 1 requests the HTTP parser refused, by kind.",
+            ["kind"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "shimgw_rate_limited",
+            "Phase 1 requests refused by limits.per_client_rps.",
+            registry=r,
+        )
 
     def exposition(self) -> bytes:
         """The text format; under --workers, summed over every worker's files."""
@@ -213,7 +236,12 @@ class _JsonFormatter(logging.Formatter):
         if isinstance(fields, dict):
             entry.update(fields)
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            if record.name.startswith("shimgw"):
+                entry["exc"] = self.formatException(record.exc_info)
+            else:
+                # A library's traceback may quote what a client or upstream sent (header
+                # bytes, tokens): only the kind of error is kept.
+                entry["exc_type"] = getattr(record.exc_info[0], "__name__", "unknown")
         return orjson.dumps(entry).decode()
 
 
@@ -224,3 +252,10 @@ def setup_logging(level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    # What aiohttp and asyncio report goes out as the same JSON lines (never Python's
+    # plain-text last-resort output), warnings and worse only.
+    for name in ("aiohttp", "asyncio"):
+        foreign = logging.getLogger(name)
+        foreign.handlers[:] = [handler]
+        foreign.setLevel(max(logging.WARNING, root.level))
+        foreign.propagate = False

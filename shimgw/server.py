@@ -39,6 +39,7 @@ from shimgw.answer_cache import AnswerKey
 from shimgw.decoding import is_identity
 from shimgw.errors import (
     BadRequest,
+    BodyTimeout,
     GatewayError,
     InternalError,
     PayloadTooLarge,
@@ -64,11 +65,14 @@ from shimgw.translate.engine import answer_locally, to_phase1, to_v2
 log = logging.getLogger("shimgw")
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
+async def _read_body(request: web.Request, limit: int, deadline_s: float) -> bytes:
     try:
-        return await _read_limited(request, limit)
+        async with asyncio.timeout(deadline_s):
+            return await _read_limited(request, limit)
     except PayloadTooLarge:
         raise
+    except TimeoutError as exc:  # a body that stops half-way (timeouts.client_body)
+        raise BodyTimeout(f"body: not received within {deadline_s:g} s") from exc
     except Exception as exc:  # a client that hangs up or sends a broken chunk
         raise BadRequest("body: could not be read") from exc
 
@@ -140,18 +144,24 @@ class Gateway:
         # propagates context (its own span id, the caller's trace), which costs a
         # fraction of an SDK span per request.
         self.tracer = observe.setup_tracing(ratio) if ratio > 0 else None
+        self.draining = False  # set by the shutdown: every answer then closes its connection
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if self.tracer is None:
-            return await self._handle(request, None)
-        with self.tracer.start_as_current_span(
-            "phase1",
-            context=observe.extract_context(request.headers),
-            kind=trace.SpanKind.SERVER,
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            return await self._handle(request, span)
+            response = await self._handle(request, None)
+        else:
+            with self.tracer.start_as_current_span(
+                "phase1",
+                context=observe.extract_context(request.headers),
+                kind=trace.SpanKind.SERVER,
+                record_exception=False,
+                set_status_on_exception=False,
+            ) as span:
+                response = await self._handle(request, span)
+        response.headers["Server"] = self.runtime.current.config.listen.server_header
+        if self.draining:
+            response.force_close()  # `Connection: close`: the client reconnects elsewhere
+        return response
 
     async def _handle(self, request: web.Request, span: trace.Span | None) -> web.Response:
         snapshot = self.runtime.current  # read once: this request finishes on it
@@ -180,11 +190,7 @@ class Gateway:
         ex.promised = op.plan.promised
         # An operation without a body ignores one (aiohttp drains or drops it), so a
         # stray body cannot earn a 400 that such an operation never promises.
-        body = (
-            await _read_body(request, snapshot.config.limits.max_body_bytes)
-            if op.request_check.body
-            else b""
-        )
+        body = await self._read_body(request, snapshot) if op.request_check.body else b""
         parsed = op.request_check.parse(params, request.query, headers, request.content_type, body)
         if isinstance(op, LocalOperation):
             return answer_locally(op.plan, parsed)
@@ -200,6 +206,16 @@ class Gateway:
             ex.upstream_errors.append("busy")
             return to_phase1(op.plan, snapshot.errors, parsed, busy_answer(busy))
         return _translate(snapshot, op, parsed, answer, ex)
+
+    async def _read_body(self, request: web.Request, snapshot: Snapshot) -> bytes:
+        config = snapshot.config
+        try:
+            return await _read_body(
+                request, config.limits.max_body_bytes, config.timeouts.client_body
+            )
+        except BodyTimeout:
+            self.metrics.client_timeouts.labels("body").inc()
+            raise
 
     # --- the one place an outcome is answered and recorded ------------------------------
 
@@ -357,7 +373,9 @@ def build_app(gateway: Gateway) -> web.Application:
     # limit is enforced per snapshot by the handler, not by aiohttp.
     app = web.Application(
         client_max_size=1 << 40,
-        handler_args={"max_field_size": 16384, "max_line_size": 16384},
+        # lingering_time: after an answer to a request whose body was not read (refused,
+        # or timed out), aiohttp drains the rest for at most this long, then closes.
+        handler_args={"max_field_size": 16384, "max_line_size": 16384, "lingering_time": 2.0},
         middlewares=[_everything_is_ours(gateway)],
     )
     app.router.add_route("*", "/{tail:.*}", gateway.handle)

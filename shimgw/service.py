@@ -17,6 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from shimgw.admin import build_admin_app
+from shimgw.edge import EdgeRunner
 from shimgw.errors import GatewayError
 from shimgw.messages import V2Request
 from shimgw.orchestrator import Upstream
@@ -69,8 +70,9 @@ class Service:
 
     async def start(self) -> None:
         config = self.runtime.current.config
-        runner = web.AppRunner(
+        runner = EdgeRunner(
             build_app(self.gateway),
+            self.runtime,
             access_log=None,
             handle_signals=False,
             shutdown_timeout=config.timeouts.total,
@@ -153,6 +155,9 @@ class Service:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # Every answer from here on says `Connection: close`, so keep-alive clients move on
+        # instead of sending a next request into a closing listener.
+        self.gateway.draining = True
         # Cleanup stops accepting, then waits for in-flight requests (shutdown_timeout).
         for runner in reversed(self._runners):
             await runner.cleanup()

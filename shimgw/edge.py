@@ -1,0 +1,233 @@
+"""The Phase 1 listener's connection handling: timeouts, a connection cap, and the
+answers aiohttp's HTTP parser gives on its own, all made Phase 1-shaped.
+
+Theory of operation
+-------------------
+aiohttp runs one `RequestHandler` (an asyncio protocol) per client connection;
+`EdgeRunner` makes it create `EdgeProtocol`s instead, which add what the stock
+one lacks for a gateway facing unknown clients:
+
+- a connection cap (`limits.max_connections` per process): a connection past
+  it gets one Phase 1 503 (`Retry-After`, `Connection: close`) and is closed
+  before any request is read; counted in `shimgw_client_connections_refused_total`;
+- a head deadline (`timeouts.client_header`): from the first byte of a request
+  head (or the connection's start) to the whole head; a client that trickles
+  bytes is cut off, counted (`shimgw_client_timeouts_total{phase="header"}`);
+- idle keep-alive (`timeouts.client_idle`) is aiohttp's keep-alive timeout;
+  the body deadline (`timeouts.client_body`) is the handler's (server.py);
+- a request the parser refuses (a header over 16 KiB, a bad character, an
+  unknown method) gets the Phase 1 error body with a fresh `X-Request-ID`
+  (`handle_error`), and one JSON log line naming only the kind of fault: what
+  the parser quotes (raw header bytes, keys and tokens among them) is never
+  logged, and neither is a traceback for a client's fault.
+
+Settings are read from the snapshot in force when a connection opens, so a
+reload applies to new connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, cast
+
+import orjson
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+
+from shimgw import observe
+from shimgw.reload import Runtime
+
+log = logging.getLogger("shimgw")
+
+# What a parser error is, in words that quote nothing the client sent.
+_PARSER_FAULTS = {
+    "LineTooLong": "a request line or header is too long",
+    "BadHttpMethod": "unknown request method",
+    "BadStatusLine": "malformed request line",
+    "InvalidHeader": "malformed request header",
+    "InvalidURLError": "malformed request target",
+    "TransferEncodingError": "malformed transfer encoding",
+    "ContentLengthError": "malformed content length",
+}
+_LOG_EVERY_S = 1.0  # repeated connection-level events: at most one log line a second each
+
+
+def _error_bytes(status: int, reason: str, message: str, extra: dict[str, str]) -> bytes:
+    rid = observe.request_id(None)
+    body = orjson.dumps({"error": message, "code": status, "request_id": rid})
+    lines = [f"HTTP/1.1 {status} {reason}", "Content-Type: application/json"]
+    lines += [f"{k}: {v}" for k, v in extra.items()]
+    lines += [f"X-Request-ID: {rid}", f"Content-Length: {len(body)}", "Connection: close"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+class _Throttle:
+    """At most one log line per event kind a second; the counters count every one."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def log(self, event: str, fields: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if now - self._last.get(event, 0.0) < _LOG_EVERY_S:
+            self._suppressed[event] = self._suppressed.get(event, 0) + 1
+            return
+        self._last[event] = now
+        fields = {**fields, "suppressed": self._suppressed.pop(event, 0)}
+        log.warning(event, extra={"fields": fields})
+
+
+class EdgeProtocol(RequestHandler):
+    """aiohttp's request handler with the edge's deadlines, cap and Phase 1 refusals."""
+
+    __slots__ = ("_edge", "_head_deadline", "_refused")
+
+    def __init__(self, manager: web.Server, edge: EdgeServer, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._edge = edge
+        self._head_deadline: asyncio.TimerHandle | None = None
+        self._refused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        edge = self._edge
+        if edge.open >= edge.max_connections:
+            # Refused before aiohttp sees it: one Phase 1 answer, then the door.
+            self._refused = True
+            edge.runtime.metrics.client_refused.inc()
+            edge.throttle.log(
+                "connection refused: limits.max_connections reached",
+                {"max_connections": edge.max_connections},
+            )
+            tcp = cast(asyncio.Transport, transport)
+            tcp.write(
+                _error_bytes(
+                    503,
+                    "Service Unavailable",
+                    f"too many connections (limits.max_connections = {edge.max_connections})",
+                    {"Retry-After": "1", "Server": edge.server_header},
+                )
+            )
+            tcp.close()
+            return
+        edge.open += 1
+        super().connection_made(transport)
+        self._arm_head_deadline()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._refused:
+            return
+        self._edge.open -= 1
+        self._disarm_head_deadline()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        before = self._request_count
+        super().data_received(data)
+        if self._request_count != before:
+            self._disarm_head_deadline()  # a whole head arrived
+        elif data and not self._request_in_progress and not self._messages:
+            self._arm_head_deadline()  # bytes of a new head: it must be whole in time
+
+    def _arm_head_deadline(self) -> None:
+        if self._head_deadline is None:
+            self._head_deadline = self._loop.call_later(
+                self._edge.client_header, self._head_timed_out
+            )
+
+    def _disarm_head_deadline(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def _head_timed_out(self) -> None:
+        self._head_deadline = None
+        if self._request_in_progress or self._messages or self.transport is None:
+            return
+        self._edge.runtime.metrics.client_timeouts.labels("header").inc()
+        self._edge.throttle.log(
+            "client connection closed: request head not received in time",
+            {"timeout_s": self._edge.client_header},
+        )
+        self.force_close()
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """A request aiohttp could not parse (or a bug that escaped the handler)."""
+        if request.writer.output_size > 0:
+            raise ConnectionError("an answer is already on its way")
+        kind = type(exc).__name__ if exc is not None else "unknown"
+        if status == 400:
+            text = "request refused: " + _PARSER_FAULTS.get(kind, "malformed HTTP request")
+        else:
+            status, text = 502, "internal gateway error"  # Phase 1 has no 500
+        rid = observe.request_id(None)
+        self._edge.runtime.metrics.client_malformed.labels(kind).inc()
+        self._edge.throttle.log(
+            "request refused by the HTTP parser" if status == 400 else "internal error",
+            {"request_id": rid, "status": status, "fault": kind},
+        )
+        body = orjson.dumps({"error": text, "code": status, "request_id": rid})
+        resp = web.Response(
+            status=status,
+            body=body,
+            content_type="application/json",
+            headers={"X-Request-ID": rid, "Server": self._edge.server_header},
+        )
+        resp.force_close()
+        return resp
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        # aiohttp's own reports quote what the client sent; ours name the kind only.
+        exc = kw.get("exc_info")
+        kind = type(exc).__name__ if isinstance(exc, BaseException) else "unknown"
+        self._edge.throttle.log("connection error", {"fault": kind})
+
+
+class EdgeServer(web.Server):
+    """aiohttp's protocol factory, making `EdgeProtocol`s with the snapshot's settings."""
+
+    def __init__(self, base: web.Server, runtime: Runtime) -> None:
+        super().__init__(
+            base.request_handler,
+            request_factory=base.request_factory,
+            handler_cancellation=base.handler_cancellation,
+            loop=base._loop,
+            **base._kwargs,
+        )
+        self.runtime = runtime
+        self.open = 0
+        self.throttle = _Throttle()
+        self._refresh()
+
+    def _refresh(self) -> None:
+        config = self.runtime.current.config
+        self.max_connections = config.limits.max_connections
+        self.client_header = config.timeouts.client_header
+        self.server_header = config.listen.server_header
+        self._kwargs["keepalive_timeout"] = config.timeouts.client_idle
+
+    def __call__(self) -> RequestHandler:
+        self._refresh()
+        return EdgeProtocol(self, self, loop=self._loop, **self._kwargs)
+
+
+class EdgeRunner(web.AppRunner):
+    """An `AppRunner` whose listener speaks through `EdgeProtocol`."""
+
+    def __init__(self, app: web.Application, runtime: Runtime, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._runtime = runtime
+
+    async def _make_server(self) -> web.Server:
+        return EdgeServer(await super()._make_server(), self._runtime)
