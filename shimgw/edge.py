@@ -38,7 +38,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from shimgw import observe
-from shimgw.reload import Runtime
+from shimgw.runtime import Runtime
 
 log = logging.getLogger("shimgw")
 
