@@ -6,8 +6,7 @@ COPY shimgw ./shimgw
 COPY openapi ./openapi
 COPY translations ./translations
 RUN pip install --no-cache-dir --upgrade pip build \
- && python -m build --wheel --outdir /wheels \
- && pip wheel --no-cache-dir --wheel-dir /wheels 'uvloop>=0.19,<1'
+ && python -m build --wheel --outdir /wheels
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --home-dir /app shimgw

@@ -12,12 +12,15 @@ from shimgw.errors import ConfigError
 
 
 def _run(coro: object) -> None:
+    # uvloop is a dependency where it builds (CPython, not Windows); elsewhere asyncio's
+    # loop serves. The import is tried apart from the run, so an ImportError raised
+    # while serving is not mistaken for a missing uvloop.
     try:
-        import uvloop  # optional: faster event loop where installed
-
-        uvloop.run(coro)  # type: ignore[arg-type]
+        import uvloop
     except ImportError:
         asyncio.run(coro)  # type: ignore[arg-type]
+    else:
+        uvloop.run(coro)  # type: ignore[arg-type]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -169,6 +169,11 @@ class Metrics:
             registry=r,
             **gauge_mode,
         )
+        self.log_lines_dropped = Counter(
+            "shimgw_log_lines_dropped",
+            "Access log lines dropped because stderr did not keep up (requests are not held).",
+            registry=r,
+        )
         self._request_children: dict[tuple[str, int, str], Any] = {}
         self._duration_children: dict[tuple[str, str], Any] = {}
         self.rollbacks = Counter(

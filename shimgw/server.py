@@ -35,6 +35,7 @@ from aiohttp import web
 from opentelemetry import trace
 
 from shimgw import observe
+from shimgw.accesslog import AccessLog
 from shimgw.answer_cache import AnswerKey
 from shimgw.decoding import is_identity
 from shimgw.errors import (
@@ -145,6 +146,7 @@ class Gateway:
         # fraction of an SDK span per request.
         self.tracer = observe.setup_tracing(ratio) if ratio > 0 else None
         self.draining = False  # set by the shutdown: every answer then closes its connection
+        self.access: AccessLog | None = None  # set by the service while it serves
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if self.tracer is None:
@@ -235,20 +237,9 @@ class Gateway:
     def _account(self, snapshot: Snapshot, ex: Exchange, status: int) -> None:
         elapsed = time.perf_counter() - ex.started
         self.metrics.observe_request(ex.operation, status, ex.upstream, elapsed)
-        if snapshot.config.logging.access:
-            observe.access_log.info(
-                "request",
-                extra={
-                    "fields": {
-                        "request_id": ex.rid,
-                        "method": ex.method,
-                        "path": ex.path,
-                        "operation": ex.operation,
-                        "upstream": ex.upstream,
-                        "status": status,
-                        "ms": round(elapsed * 1000, 2),
-                    }
-                },
+        if snapshot.config.logging.access and self.access is not None:
+            self.access.request(
+                ex.rid, ex.method, ex.path, ex.operation, ex.upstream, status, elapsed
             )
 
 

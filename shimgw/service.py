@@ -20,6 +20,7 @@ from shimgw.admin import build_admin_app
 from shimgw.edge import EdgeRunner
 from shimgw.errors import GatewayError
 from shimgw.messages import V2Request
+from shimgw.observe import access_log
 from shimgw.orchestrator import Upstream
 from shimgw.runtime import Runtime
 from shimgw.server import Gateway, build_app
@@ -70,6 +71,8 @@ class Service:
 
     async def start(self) -> None:
         config = self.runtime.current.config
+        if access_log.isEnabledFor(logging.INFO):  # `logging.level` above info: no lines
+            self.gateway.access = open_stderr(self.runtime.metrics.log_lines_dropped.inc)
         runner = EdgeRunner(
             build_app(self.gateway),
             self.runtime,
@@ -113,6 +116,7 @@ class Service:
                     "admin_port": self.admin_port,
                     "version": self.runtime.current.version,
                     "pid": os.getpid(),
+                    "loop": loop_name(asyncio.get_running_loop()),
                 }
             },
         )
@@ -162,6 +166,9 @@ class Service:
         for runner in reversed(self._runners):
             await runner.cleanup()
         await self.runtime.close()
+        if self.gateway.access is not None:
+            self.gateway.access.close()
+            self.gateway.access = None
 
 
 async def _probe(upstream: Upstream) -> bool:
@@ -170,6 +177,11 @@ async def _probe(upstream: Upstream) -> bool:
     except GatewayError:
         return False
     return answer.status == 200
+
+
+def loop_name(loop: asyncio.AbstractEventLoop) -> str:
+    """`uvloop` or `asyncio`: which event loop serves (the log says so at start)."""
+    return type(loop).__module__.split(".")[0]
 
 
 def _bound_port(runner: web.AppRunner) -> int:
