@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from shimgw.accesslog import open_stderr
 from shimgw.admin import build_admin_app
 from shimgw.edge import EdgeRunner
 from shimgw.errors import GatewayError
