@@ -21,9 +21,13 @@ class ShimError(Exception):
 
 
 class GatewayError(ShimError):
-    """An error answered to the client with the Phase 1 error body."""
+    """An error answered to the client with the Phase 1 error body.
 
-    status: int = 500
+    Each kind sets its own status. One that names none is a bug and is answered
+    like one, 502: Phase 1 never answers 500.
+    """
+
+    status: int = 502
 
     def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)

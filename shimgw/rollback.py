@@ -151,7 +151,7 @@ class RollbackTracker:
             # it does better: an idle canary is no proof that stable is the problem.
             healthy_others = [o for o in proven if o != name and o not in self.disabled]
             if reason is not None and healthy_others:
-                self._roll_back(name, reason[0], reason[1], now)
+                self._roll_back(name, reason[0], reason[1])
 
     def _breach(self, n: int, error_rate: float, p99: float) -> tuple[str, str] | None:
         c = self.config
@@ -181,11 +181,11 @@ class RollbackTracker:
                     upstream,
                     "health",
                     f"{window.consecutive_probe_failures} failed health probes in a row",
-                    self.clock(),
                 )
 
-    def _roll_back(self, upstream: str, reason: str, detail: str, now: float) -> None:
+    def _roll_back(self, upstream: str, reason: str, detail: str) -> None:
         self.disabled = self.disabled | {upstream}
+        # Wall-clock time for people reading /admin/status; the windows run on `clock`.
         event = RollbackEvent(upstream, reason, time.time(), detail)
         self.events.append(event)
         del self.events[:-50]

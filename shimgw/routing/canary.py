@@ -125,14 +125,20 @@ class Picker:
             table = self._tables[frozen] = self.layout.table(dict(frozen))
         return table
 
-    def group_of(self, headers: Mapping[str, str]) -> GroupConfig | None:
+    def routing_key(self, headers: Mapping[str, str], client_address: str | None) -> str | None:
+        """The value `routing.key` names: a header's, or the client's address."""
+        return headers.get(self._key_header) if self._key_header is not None else client_address
+
+    def group_of(self, headers: Mapping[str, str], key: str | None) -> GroupConfig | None:
         for group, _ in self._groups:
-            if _in_group(group, headers):
+            if _in_group(group, headers, key):
                 return group
         return None
 
-    def weights_for(self, operation: str, headers: Mapping[str, str]) -> Mapping[str, int]:
-        group = self.group_of(headers) if self._groups else None
+    def weights_for(
+        self, operation: str, headers: Mapping[str, str], key: str | None
+    ) -> Mapping[str, int]:
+        group = self.group_of(headers, key) if self._groups else None
         if group is not None:
             return group.weights
         return self.routing.routes.get(operation, self.weights)
@@ -144,28 +150,31 @@ class Picker:
         client_address: str | None,
         disabled: frozenset[str] = frozenset(),
     ) -> str:
+        key = self.routing_key(headers, client_address)
         if disabled:
             table = self.table_for(
-                _without(self.weights_for(operation, headers), disabled, self.weights)
+                _without(self.weights_for(operation, headers, key), disabled, self.weights)
             )
         else:
-            table = self._table(operation, headers)
-        key = headers.get(self._key_header) if self._key_header is not None else client_address
+            table = self._table(operation, headers, key)
         # No key: any arm will do, but by the same weights.
         bucket = bucket_of(self.routing.salt, key) if key else random.randrange(BUCKETS)
         return table[bucket]
 
-    def _table(self, operation: str, headers: Mapping[str, str]) -> tuple[str, ...]:
+    def _table(
+        self, operation: str, headers: Mapping[str, str], key: str | None
+    ) -> tuple[str, ...]:
         for group, table in self._groups:
-            if _in_group(group, headers):
+            if _in_group(group, headers, key):
                 return table
         return self._routes.get(operation, self._default)
 
 
-def _in_group(group: GroupConfig, headers: Mapping[str, str]) -> bool:
+def _in_group(group: GroupConfig, headers: Mapping[str, str], key: str | None) -> bool:
     if group.header is not None:
         return headers.get(group.header.lower()) in group.values
-    key = headers.get("x-api-key")
+    # `key_sha256` lists hashes of routing keys (`routing.key`), whichever header or
+    # address that is, so an operator can name a client without storing its key.
     if key is None:
         return False
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest() in group.key_sha256

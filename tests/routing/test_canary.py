@@ -161,3 +161,27 @@ def test_disabled_upstreams_fall_back() -> None:
     assert {
         only_canary.choose("x", {"x-api-key": k}, None, frozenset({"canary"})) for k in KEYS[:20]
     } == {"stable"}
+
+
+@pytest.mark.parametrize(
+    ("routing_key", "headers", "client", "in_group"),
+    [
+        # The group hashes the routing key the config names, not always X-Api-Key.
+        ("header:X-Tenant", {"x-tenant": "acme", "x-api-key": "someone"}, None, True),
+        ("header:X-Tenant", {"x-api-key": "acme"}, None, False),
+        ("header:X-Tenant", {}, None, False),
+        ("header:X-Api-Key", {"x-api-key": "acme"}, None, True),
+        ("client_address", {"x-api-key": "acme"}, "10.0.0.9", False),
+        ("client_address", {}, "acme", True),
+    ],
+)
+def test_key_sha256_groups_hash_the_routing_key(
+    routing_key: str, headers: dict[str, str], client: str | None, in_group: bool
+) -> None:
+    p = picker(
+        {"stable": 1, "canary": 0},
+        key=routing_key,
+        groups=[{"key_sha256": [hashlib.sha256(b"acme").hexdigest()], "upstream": "canary"}],
+    )
+    picked = {p.choose("getJob", headers, client) for _ in range(20)}
+    assert picked == ({"canary"} if in_group else {"stable"})
