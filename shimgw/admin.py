@@ -13,6 +13,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from shimgw.runtime import ADMIN_TOKEN_HEADER, Runtime
+from shimgw.shadow.runner import ShadowRunner
 
 
 def _json(data: object, status: int = 200) -> web.Response:
@@ -30,7 +31,7 @@ def _token(request: web.Request) -> str | None:
     return request.headers.get(ADMIN_TOKEN_HEADER)
 
 
-def build_admin_app(runtime: Runtime) -> web.Application:
+def build_admin_app(runtime: Runtime, shadow: ShadowRunner | None = None) -> web.Application:
     def guarded(request: web.Request) -> web.Response | None:
         if runtime.admin_ok(_token(request)):
             return None
@@ -69,7 +70,14 @@ def build_admin_app(runtime: Runtime) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
         return _json({"status": "ok", "version": runtime.current.version})
 
+    async def diffs(request: web.Request) -> web.Response:
+        # What shadow comparison found (this worker's share under --workers); redacted.
+        runner = shadow or ShadowRunner(runtime.metrics)
+        noise = {op: runner.noise.noise_of(op) for op in runner.noise.noisy}
+        return _json(runner.book.describe(noise))
+
     app = web.Application()
+    app.router.add_get("/admin/diffs", diffs)
     app.router.add_get("/admin/status", status)
     app.router.add_get("/admin/config", config)
     app.router.add_post("/admin/reload", reload)

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from shimgw.errors import ConfigError
+from shimgw.shadow.rules import ShadowLimits, ShadowRule, parse_limits, parse_rules
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it
 
@@ -201,6 +202,15 @@ class UpstreamConfig:
     # Sent on every call to this upstream, values read from the environment (never the file).
     # (YAML `headers_env`: header name → variable name)
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    # v2: an orchestrator, calls translated; phase1: a legacy backend, calls passed through
+    protocol: str = setting("v2", _choice("v2", "phase1"))
+    shadow_only: bool = setting(False, _bool)  # never serves; the only arm unsafe shadows reach
+
+    def __post_init__(self) -> None:
+        if self.shadow_only and self.weight > 0:
+            raise ConfigError(
+                f"upstreams.{self.name}.weight", "a shadow_only upstream never serves: weight 0"
+            )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -258,6 +268,7 @@ class RoutingConfig:
     routes: Mapping[str, Mapping[str, int]] = setting(MappingProxyType({}), None)
     groups: tuple[GroupConfig, ...] = setting((), None)
     force_header: str = setting("X-Shimgw-Upstream", _str)
+    shadow: tuple[ShadowRule, ...] = setting((), None)  # read by `_routing` (shadow/rules.py)
 
     def __post_init__(self) -> None:
         if self.key != "client_address" and not (
@@ -445,7 +456,30 @@ def _routing(r: _Reader, read: Mapping[str, Any]) -> RoutingConfig:
         _group(_Reader(g, f"{r.path('groups')}[{i}]", r.base), i, upstreams)
         for i, g in enumerate(raw_groups)
     )
-    return _section(r, RoutingConfig, routes=MappingProxyType(routes), groups=groups)
+    shadow = parse_rules(r.raw.get("shadow"), r.path("shadow"), upstreams, (g.name for g in groups))
+    r.used.add("shadow")
+    _never_serving(routes, groups, upstreams, r.key)
+    return _section(r, RoutingConfig, routes=MappingProxyType(routes), groups=groups, shadow=shadow)
+
+
+def _never_serving(
+    routes: Mapping[str, Mapping[str, int]],
+    groups: tuple[GroupConfig, ...],
+    upstreams: Mapping[str, UpstreamConfig],
+    key: str,
+) -> None:
+    """A shadow_only arm gets no clients: no route or group may weigh it."""
+    weighed = [(f"{key}.routes.{op}", w) for op, w in routes.items()]
+    weighed += [(f"{key}.groups[{g.name}]", g.weights) for g in groups]
+    for where, weights in weighed:
+        for name, weight in weights.items():
+            if weight > 0 and upstreams[name].shadow_only:
+                raise ConfigError(f"{where}.{name}", "a shadow_only upstream never serves clients")
+
+
+def _shadowing(r: _Reader, _: Mapping[str, Any]) -> ShadowLimits:
+    r.used.update(str(k) for k in r.raw)  # parse_limits names unknown keys itself
+    return parse_limits(r.raw, r.key)
 
 
 def _group(gr: _Reader, index: int, upstreams: Mapping[str, UpstreamConfig]) -> GroupConfig:
@@ -513,6 +547,7 @@ class Config:
     logging: LoggingConfig = section(LoggingConfig)
     tracing: TracingConfig = section(TracingConfig)
     cache: CacheConfig = section(CacheConfig)
+    shadowing: ShadowLimits = field(default=ShadowLimits(), metadata={"reader": _shadowing})
     upstream_transport: str = setting("fast", _choice("fast", "aiohttp"))  # fast | aiohttp
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 

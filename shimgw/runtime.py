@@ -35,6 +35,7 @@ from typing import Any
 
 from shimgw.config import Config, UpstreamConfig, admin_token, load_config
 from shimgw.errors import ConfigError
+from shimgw.legacy_arm import Phase1Upstream
 from shimgw.observe import Metrics, tracer_provider
 from shimgw.orchestrator import Limits, Upstream
 from shimgw.rollback import RollbackEvent, RollbackTracker
@@ -49,6 +50,8 @@ ADMIN_TOKEN_HEADER = "X-Shimgw-Admin-Token"
 
 
 def http_upstream(upstream: UpstreamConfig, config: Config) -> Upstream:
+    if upstream.protocol == "phase1":  # a legacy backend: calls pass through (legacy_arm.py)
+        return Phase1Upstream(upstream.name, upstream.url, limits_of(config, upstream))
     if config.upstream_transport == "fast":
         return FastUpstream(upstream.name, upstream.url, limits_of(config, upstream))
     trace_configs = None
@@ -116,6 +119,7 @@ class Runtime:
         if (
             forced is not None
             and forced in snapshot.upstreams
+            and forced not in snapshot.cutover.shadow_only  # never serves, not even testers
             and self._admin_ok(snapshot.config, headers.get(ADMIN_TOKEN_HEADER))
         ):
             return forced
@@ -233,6 +237,7 @@ class Runtime:
                 kept is not None
                 and (type(kept) is transport or not isinstance(kept, FastUpstream | HttpUpstream))
                 and kept.same_as(up.url, limits_of(config, up))
+                and isinstance(kept, Phase1Upstream) == (up.protocol == "phase1")  # else a new pool
             ):
                 upstreams[name] = old.pop(name)
             else:

@@ -50,6 +50,7 @@ from shimgw.errors import (
     UpstreamTimeout,
 )
 from shimgw.httpio import over_limit, read_capped
+from shimgw.legacy_arm import Phase1Upstream, legacy_answer, pass_through
 from shimgw.messages import (
     ABSENT,
     LocalAnswer,
@@ -60,10 +61,12 @@ from shimgw.messages import (
 )
 from shimgw.orchestrator import Upstream
 from shimgw.runtime import Runtime
+from shimgw.shadow.runner import Seed, ShadowRunner, observed
 from shimgw.snapshot import LocalOperation, ProxyOperation, Snapshot
 from shimgw.translate.engine import answer_locally, to_phase1, to_v2
 
 log = logging.getLogger("shimgw")
+SHADOW_SEED = web.RequestKey("shadow_seed", Seed)  # set when this call is to be shadowed
 
 
 async def _read_body(request: web.Request, limit: int, deadline_s: float) -> bytes:
@@ -118,6 +121,7 @@ class Exchange:
     upstream_failed: bool = False  # counts as an error in the rollback window
     upstream_errors: list[str] = field(default_factory=list)  # kinds for the error metric
     violation: UpstreamContractViolation | None = None
+    contract: str = "phase2"  # which contract `violation` broke (phase1: a legacy answer)
 
 
 def error_response(error: GatewayError, rid: str) -> web.Response:
@@ -140,6 +144,7 @@ class Gateway:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.metrics = runtime.metrics
+        self.shadow = ShadowRunner(runtime.metrics)
         ratio = runtime.current.config.tracing.sample_ratio
         # With nothing sampled there is nothing to record: the gateway then only
         # propagates context (its own span id, the caller's trace), which costs a
@@ -163,7 +168,51 @@ class Gateway:
         response.headers["Server"] = self.runtime.current.config.listen.server_header
         if self.draining:
             response.force_close()  # `Connection: close`: the client reconnects elsewhere
+        seed = request.get(SHADOW_SEED)
+        if seed is not None:
+            await self._send_then_shadow(request, response, seed)
         return response
+
+    async def _send_then_shadow(
+        self, request: web.Request, response: web.Response, seed: Seed
+    ) -> None:
+        """Write the client's answer first; only then hand the call to the shadow runner."""
+        body = response.body if isinstance(response.body, bytes) else b""
+        content_type = response.headers.get("Content-Type")
+        answer = observed(
+            response.status, response.headers.items(), content_type, body, seed.request_id
+        )
+        try:
+            await response.prepare(request)
+            await response.write_eof()
+        except (ConnectionError, RuntimeError):  # the client left: nothing to compare with
+            return
+        self.shadow.offer(seed, answer)
+
+    def _seed_shadow(
+        self,
+        request: web.Request,
+        snapshot: Snapshot,
+        ex: Exchange,
+        parsed: ParsedRequest,
+        body: bytes,
+    ) -> None:
+        """Keep what replaying this call needs, when a shadow rule picks it."""
+        rule = self.shadow.pick(snapshot, ex.operation, request.headers, ex.upstream)
+        if rule is None:
+            return
+        request[SHADOW_SEED] = Seed(
+            snapshot=snapshot,
+            operation=ex.operation,
+            rule=rule,
+            primary=ex.upstream,
+            method=request.method,
+            target=request.raw_path,
+            headers=request.headers,
+            body=body,
+            parsed=parsed,
+            request_id=ex.rid,
+        )
 
     async def _handle(self, request: web.Request, span: trace.Span | None) -> web.Response:
         snapshot = self.runtime.current  # read once: this request finishes on it
@@ -198,11 +247,21 @@ class Gateway:
             return answer_locally(op.plan, parsed)
         extra = {"X-Correlation-ID": ex.rid}
         observe.propagate_trace(span, headers, extra)
+        arm = self.runtime.choose(snapshot, ex.operation, headers, request.remote)
+        upstream = snapshot.upstreams[arm]
+        if isinstance(upstream, Phase1Upstream):  # a legacy backend: the call passes through
+            ex.upstream = arm
+            if snapshot.cutover.rules:
+                self._seed_shadow(request, snapshot, ex, parsed, body)
+            call_extra = {"X-Request-ID": ex.rid, **extra}
+            return await _pass_through(snapshot, upstream, request, body, call_extra, ex)
         call = to_v2(op.plan, parsed, extra)
         op.call_check.check(call)
-        ex.upstream = self.runtime.choose(snapshot, ex.operation, headers, request.remote)
+        ex.upstream = arm
+        if snapshot.cutover.rules:
+            self._seed_shadow(request, snapshot, ex, parsed, body)
         try:
-            answer = await _send(snapshot.upstreams[ex.upstream], call, ex)
+            answer = await _send(upstream, call, ex)
         except UpstreamBusy as busy:
             # As if the orchestrator had said 503: each operation's own table decides.
             ex.upstream_errors.append("busy")
@@ -227,7 +286,7 @@ class Gateway:
         for kind in ex.upstream_errors:
             self.metrics.upstream_errors.labels(ex.upstream, kind).inc()
         if ex.violation is not None:
-            self.metrics.violations.labels("phase2", ex.operation).inc()
+            self.metrics.violations.labels(ex.contract, ex.operation).inc()
             if outcome is not ex.violation:  # report mode: answered anyway, but said
                 _warn("contract violation (report mode)", ex, error=ex.violation.message)
         response = _respond(ex, outcome)
@@ -282,6 +341,39 @@ async def _send(upstream: Upstream, call: V2Request, ex: Exchange) -> V2Response
         raise
     ex.upstream_seconds = time.perf_counter() - started
     return answer
+
+
+async def _pass_through(
+    snapshot: Snapshot,
+    upstream: Phase1Upstream,
+    request: web.Request,
+    body: bytes,
+    extra: dict[str, str],
+    ex: Exchange,
+) -> Phase1Response:
+    """The legacy arm: the call as it came, the answer as it is once phase1.yaml passed it
+    (legacy_arm.py); noted against the upstream like an orchestrator's answer."""
+    call = pass_through(request.method, request.raw_path, request.headers, body, extra)
+    started = time.perf_counter()
+    try:
+        answer = await upstream.forward(call)
+    except (UpstreamTimeout, UpstreamError) as failure:
+        ex.upstream_seconds, ex.upstream_failed = time.perf_counter() - started, True
+        ex.upstream_errors.append(
+            "timeout" if isinstance(failure, UpstreamTimeout) else "unreachable"
+        )
+        raise
+    ex.upstream_seconds = time.perf_counter() - started
+    if answer.status >= 500:
+        ex.upstream_failed = True
+        ex.upstream_errors.append("5xx")
+    result, violation = legacy_answer(snapshot, ex.operation, answer)
+    if violation is not None:
+        ex.upstream_failed, ex.violation, ex.contract = True, violation, "phase1"
+        ex.upstream_errors.append("contract")
+        if snapshot.config.validation.responses == "enforce":
+            raise violation
+    return result
 
 
 def _translate(

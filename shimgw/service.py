@@ -96,7 +96,9 @@ class Service:
         self._runners.append(runner)
         self.port = _bound_port(runner)
         if config.admin.port is not None:
-            admin = web.AppRunner(build_admin_app(self.runtime), access_log=None)
+            admin = web.AppRunner(
+                build_admin_app(self.runtime, self.gateway.shadow), access_log=None
+            )
             await admin.setup()
             await web.TCPSite(
                 admin, config.admin.host, config.admin.port, reuse_port=self.reuse_port
@@ -156,6 +158,7 @@ class Service:
             self.runtime.probe_result(name, ok)
 
     async def stop(self) -> None:
+        await self.gateway.shadow.close()  # shadows never hold up a shutdown
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -28,6 +28,7 @@ from shimgw.contracts.validators import (
     phase2_request_check,
     response_check,
 )
+from shimgw.cutover import CutoverParts, build_cutover
 from shimgw.errors import TranslationError
 from shimgw.orchestrator import Upstream
 from shimgw.routing.canary import Picker
@@ -74,6 +75,7 @@ class Snapshot:
     errors: ErrorTable
     picker: Picker
     upstreams: Mapping[str, Upstream] = field(default_factory=dict)  # attached by the runtime
+    cutover: CutoverParts = field(default_factory=CutoverParts)  # legacy arms, shadow rules
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -154,6 +156,7 @@ def build_snapshot(config: Config, previous: Snapshot | None = None) -> Snapshot
         MappingProxyType(operations),
         translations.errors,
         Picker(config.routing, weights, layout),
+        cutover=build_cutover(config, phase1),
     )
 
 

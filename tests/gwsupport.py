@@ -88,7 +88,7 @@ class Gateway:
         os.replace(tmp, self.config_path)
 
 
-def base_config(upstreams: dict[str, tuple[str, int]], **overrides: Any) -> dict[str, Any]:
+def base_config(upstreams: dict[str, tuple[str, int]], /, **overrides: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "listen": {"host": "127.0.0.1", "port": 0},
         "upstreams": {n: {"url": u, "weight": w} for n, (u, w) in upstreams.items()},
