@@ -198,7 +198,9 @@ class Gateway:
         body: bytes,
     ) -> None:
         """Keep what replaying this call needs, when a shadow rule picks it."""
-        rule = self.shadow.pick(snapshot, ex.operation, request.headers, ex.upstream)
+        rule = self.shadow.pick(
+            snapshot, ex.operation, request.headers, ex.upstream, request.remote
+        )
         if rule is None:
             return
         request[SHADOW_SEED] = Seed(

@@ -133,7 +133,12 @@ class ShadowRunner:
     # --- deciding (on the request path: cheap, no I/O) ------------------------------------
 
     def pick(
-        self, snapshot: Snapshot, operation: str, headers: Mapping[str, str], served_by: str
+        self,
+        snapshot: Snapshot,
+        operation: str,
+        headers: Mapping[str, str],
+        served_by: str,
+        client: str | None,
     ) -> ShadowRule | None:
         rules = snapshot.cutover.rules.get(operation)
         if not rules:
@@ -143,7 +148,8 @@ class ShadowRunner:
             if rule.to == served_by or random.random() >= rule.sample:
                 continue
             if rule.group is not None:
-                group = group or snapshot.picker.group_of(headers)
+                picker = snapshot.picker
+                group = group or picker.group_of(headers, picker.routing_key(headers, client))
                 if group is None or group.name != rule.group:
                     continue
             return rule
