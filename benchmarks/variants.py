@@ -1,0 +1,35 @@
+"""The shimgw configurations the benchmark measures, each stated in the report.
+
+`default` is what `pip install .` gives: only the addresses are set (listen,
+the upstream, a free admin port), every other key keeps its default — access
+log on at level info, answer memo on, every check on. The others change one key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    name: str
+    label: str  # the config, as the report states it
+    yaml: str  # the YAML lines added to the default config
+
+
+VARIANTS = {
+    v.name: v
+    for v in (
+        Variant("default", "default config (access log on, memo on)", ""),
+        Variant("no-memo", "default + `cache.max_bytes: 0` (memo off)", "cache: {max_bytes: 0}\n"),
+        Variant("no-access", "default + `logging.access: false`", "logging: {access: false}\n"),
+    )
+}
+
+
+def shimgw_config(variant: Variant, port: int, admin_port: int, upstream: str) -> str:
+    return (
+        f"listen: {{host: 127.0.0.1, port: {port}}}\n"
+        f'upstreams: {{stable: {{url: "{upstream}"}}}}\n'
+        f"admin: {{host: 127.0.0.1, port: {admin_port}}}\n" + variant.yaml
+    )
