@@ -1,4 +1,4 @@
-"""The admin listener: status, config, reload, rollback reset, metrics, health.
+"""The admin listener: status, config, reload, rollback reset, metrics, liveness, readiness.
 
 It listens on its own address (loopback by default), never on the Phase 1
 port, so a Phase 1 client cannot reach it. Reads are open to whoever can reach
@@ -68,6 +68,7 @@ def build_admin_app(runtime: Runtime, shadow: ShadowRunner | None = None) -> web
         return response
 
     async def healthz(request: web.Request) -> web.Response:
+        # Liveness only: the process answers. Whether it should get traffic is /readyz.
         return _json({"status": "ok", "version": runtime.current.version})
 
     async def diffs(request: web.Request) -> web.Response:
@@ -75,6 +76,12 @@ def build_admin_app(runtime: Runtime, shadow: ShadowRunner | None = None) -> web
         runner = shadow or ShadowRunner(runtime.metrics)
         noise = {op: runner.noise.noise_of(op) for op in runner.noise.noisy}
         return _json(runner.book.describe(noise))
+
+    async def readyz(request: web.Request) -> web.Response:
+        reason = runtime.unready()
+        if reason is None:
+            return _json({"status": "ready", "version": runtime.current.version})
+        return _json({"status": "not ready", "reason": reason}, 503)
 
     app = web.Application()
     app.router.add_get("/admin/diffs", diffs)
@@ -84,4 +91,5 @@ def build_admin_app(runtime: Runtime, shadow: ShadowRunner | None = None) -> web
     app.router.add_post("/admin/rollback/reset", reset_rollback)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     return app

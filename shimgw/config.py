@@ -309,6 +309,15 @@ class TracingConfig:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ShutdownConfig:
+    """SIGTERM: `/readyz` answers 503 at once and the listeners keep serving `drain_s` (load
+    balancers stop sending), then in-flight requests get `grace_s` to finish."""
+
+    drain_s: float = setting(5.0, _non_negative)
+    grace_s: float | None = setting(None, _positive)  # None: timeouts.total
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CacheConfig:
     max_bytes: int = setting(8 << 20, _int)  # 0: no answer memo
 
@@ -548,6 +557,7 @@ class Config:
     tracing: TracingConfig = section(TracingConfig)
     cache: CacheConfig = section(CacheConfig)
     shadowing: ShadowLimits = field(default=ShadowLimits(), metadata={"reader": _shadowing})
+    shutdown: ShutdownConfig = section(ShutdownConfig)
     upstream_transport: str = setting("fast", _choice("fast", "aiohttp"))  # fast | aiohttp
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 

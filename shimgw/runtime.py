@@ -100,6 +100,7 @@ class Runtime:
         self._serving_for: Snapshot | None = None
         self._serving_names: list[str] = []
         self.probes: dict[str, bool] = {}  # upstream → did its last /v2/health probe pass
+        self.draining = False  # SIGTERM seen: /readyz answers 503 while the listener drains
         self.rollback = RollbackTracker(
             snapshot.config.rollback, snapshot.config.upstreams, on_rollback=self._on_rollback
         )
@@ -147,6 +148,20 @@ class Runtime:
         self.probes[upstream] = ok
         self.metrics.upstream_up.labels(upstream).set(1 if ok else 0)
         self.rollback.probe_result(upstream, ok, self._serving())
+
+    def unready(self) -> str | None:
+        """Why `/readyz` answers 503, or None when a snapshot serves and an arm with a
+        weight above 0 (after rollbacks) passed its last health probe."""
+        if self.draining:
+            return "shutting down"
+        weighted = [n for n, w in self.effective_weights().items() if w > 0]
+        if any(self.probes.get(n) for n in weighted):
+            return None
+        states = ", ".join(
+            f"{n}: {'no probe yet' if n not in self.probes else 'last probe failed'}"
+            for n in weighted
+        )
+        return f"no arm with weight > 0 passed its last health probe ({states or 'none'})"
 
     def _serving(self) -> list[str]:
         snapshot = self.current

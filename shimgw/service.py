@@ -79,7 +79,7 @@ class Service:
             self.runtime,
             access_log=None,
             handle_signals=False,
-            shutdown_timeout=config.timeouts.total,
+            shutdown_timeout=config.shutdown.grace_s or config.timeouts.total,
         )
         await runner.setup()
         if self._sock is not None:
@@ -157,6 +157,14 @@ class Service:
         for name, ok in zip(names, results, strict=True):
             self.runtime.probe_result(name, ok)
 
+    async def drain(self) -> None:
+        """SIGTERM: not ready at once, and keep serving `shutdown.drain_s` while load
+        balancers take this instance out; `stop` follows (in-flight: `shutdown.grace_s`)."""
+        self.runtime.draining = True
+        drain_s = self.runtime.current.config.shutdown.drain_s
+        log.info("draining: /readyz answers 503", extra={"fields": {"drain_s": drain_s}})
+        await asyncio.sleep(drain_s)
+
     async def stop(self) -> None:
         await self.gateway.shadow.close()  # shadows never hold up a shutdown
         for task in self._tasks:
@@ -198,7 +206,13 @@ def _bound_port(runner: web.AppRunner) -> int:
 async def run_until_signalled(service: Service) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    terminated: list[bool] = []  # SIGTERM (an orchestrator) drains; SIGINT (a person) does not
+
+    def on_sigterm() -> None:
+        terminated.append(True)
+        stop.set()
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     pending: set[asyncio.Task[bool]] = set()
 
@@ -213,5 +227,7 @@ async def run_until_signalled(service: Service) -> None:
     try:
         await stop.wait()
     finally:
-        log.info("shutting down: draining in-flight requests")
+        if terminated:
+            await service.drain()
+        log.info("shutting down: finishing in-flight requests")
         await service.stop()
