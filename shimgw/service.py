@@ -161,6 +161,9 @@ class Service:
         """SIGTERM: not ready at once, and keep serving `shutdown.drain_s` while load
         balancers take this instance out; `stop` follows (in-flight: `shutdown.grace_s`)."""
         self.runtime.draining = True
+        # Answers say `Connection: close` from now: keep-alive clients reconnect elsewhere
+        # while this instance still answers them.
+        self.gateway.draining = True
         drain_s = self.runtime.current.config.shutdown.drain_s
         log.info("draining: /readyz answers 503", extra={"fields": {"drain_s": drain_s}})
         await asyncio.sleep(drain_s)
