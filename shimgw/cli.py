@@ -53,6 +53,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diffs(args: argparse.Namespace) -> int:
+    from shimgw.diffscmd import run_diffs
+
+    return run_diffs(args.admin, args.format, sys.stdout, sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="shimgw", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -69,6 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--stable-port", type=int, default=0)
     demo.add_argument("--canary-port", type=int, default=0)
     demo.set_defaults(func=cmd_demo)
+    diffs = sub.add_parser("diffs", help="what shadow comparison found, per operation")
+    diffs.add_argument("--admin", default="http://127.0.0.1:9180", help="admin listener URL")
+    diffs.add_argument("--format", choices=("table", "json"), default="table")
+    diffs.set_defaults(func=cmd_diffs)
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
