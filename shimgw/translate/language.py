@@ -340,7 +340,11 @@ def parse_documents(docs: list[tuple[str, dict[str, Any]]]) -> Translations:
             )
         operations[rules.operation] = rules
     return Translations(
-        MappingProxyType(operations), common, _error_table(*errors), MappingProxyType(shapes)
+        MappingProxyType(operations),
+        common,
+        _error_table(*errors),
+        MappingProxyType(shapes),
+        MappingProxyType({n: raw_shapes[n][0] for n in raw_shapes}),
     )
 
 

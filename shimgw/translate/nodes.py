@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from shimgw.messages import ABSENT
@@ -185,3 +185,4 @@ class Translations:
     every_call: RequestRules
     errors: ErrorTable
     shapes: Mapping[str, Value]
+    shape_files: Mapping[str, str] = field(default_factory=dict)  # shape → file defining it

@@ -70,7 +70,7 @@ def test_coverage_table(pristine: Docs, contracts: tuple[Contract, Contract]) ->
         ),
         (
             lambda d: job(d)["name"].__setitem__("from", "it.display_name"),
-            "getJob.yaml: responses.200.body.name: reads it.display_name, which the source schema",
+            "_common.yaml: shapes.job.name: reads it.display_name, which the source schema",
         ),
         (
             lambda d: d["createJob.yaml"]["request"]["body"]["object"]["labels"]["object"][
@@ -80,7 +80,8 @@ def test_coverage_table(pristine: Docs, contracts: tuple[Contract, Contract]) ->
         ),
         (
             lambda d: job(d).__setitem__("extra", {"from": "it.id"}),
-            "responses.200.body.extra: writes a field the target schema does not have",
+            "_common.yaml: shapes.job.extra: writes a field the target schema does not have"
+            " (phase1.yaml Job.extra)",
         ),
         (
             lambda d: d["createJob.yaml"]["request"]["body"]["object"].__setitem__(
@@ -99,7 +100,8 @@ def test_coverage_table(pristine: Docs, contracts: tuple[Contract, Contract]) ->
         ),
         (
             lambda d: job(d)["status"]["pipe"][0]["map"].__setitem__("PENDING", "WAITING"),
-            "yields ['WAITING'], which the target does not allow",
+            "_common.yaml: shapes.job.status: yields ['WAITING'] from phase2.yaml RunState through"
+            " map; phase1.yaml JobStatus does not allow it",
         ),
         (
             lambda d: d["_common.yaml"]["shapes"]["priority_value"]["pipe"][0]["map"].pop("low"),
@@ -109,11 +111,13 @@ def test_coverage_table(pristine: Docs, contracts: tuple[Contract, Contract]) ->
             lambda d: d["_common.yaml"]["shapes"]["priority_value"]["pipe"][0]["map"].__setitem__(
                 "low", 200
             ),
-            "yields [200], which the target schema rejects",
+            "createJob.yaml: request.body.priority: yields [200] from phase1.yaml Priority through"
+            " map; phase2.yaml RunCreate.priority does not allow it",
         ),
         (
             lambda d: job(d)["priority"]["pipe"][0]["buckets"][0].__setitem__("value", "urgent"),
-            "yields ['urgent'], which the target does not allow",
+            "_common.yaml: shapes.job.priority: yields ['urgent'] from phase2.yaml Run.priority"
+            " through buckets; phase1.yaml Priority does not allow it",
         ),
         (
             lambda d: d["listJobs.yaml"]["request"]["query"]["state"]["pipe"][0]["map"].__setitem__(
@@ -141,7 +145,8 @@ def test_coverage_table(pristine: Docs, contracts: tuple[Contract, Contract]) ->
             lambda d: d["getStatus.yaml"]["responses"][200]["body"]["object"]["status"][
                 "then"
             ].__setitem__("const", "fine"),
-            "yields ['fine'], which the target does not allow",
+            "getStatus.yaml: responses.200.body.status: yields ['fine'] from the constant 'fine' or"
+            " the constant 'degraded'; phase1.yaml getStatus 200 body.status does not allow it",
         ),
         (
             lambda d: d["getJob.yaml"]["responses"].__setitem__(
