@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,fast,bench]'
+	$(BIN)/pip install --quiet -e '.[dev,fast,bench,generate]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -24,7 +24,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 check: $(STAMP)
-	$(BIN)/shimgw check
+	$(BIN)/shimgw check --generate 25
 
 unit: $(STAMP)
 	$(BIN)/pytest -q

@@ -34,7 +34,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from shimgw.checkcmd import run_check
 
-    return run_check(Path(args.config) if args.config else None, sys.stdout)
+    return run_check(
+        Path(args.config) if args.config else None,
+        sys.stdout,
+        fmt=args.format,
+        generate=args.generate,
+        seed=None if args.seed < 0 else args.seed,
+    )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -68,6 +74,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.set_defaults(func=cmd_serve)
     check = sub.add_parser("check", help="check the translations against both contracts")
     check.add_argument("--config", help="config YAML file (default: bundled files)")
+    check.add_argument(
+        "--format", choices=("text", "json", "junit"), default="text", help="output format"
+    )
+    check.add_argument(
+        "--generate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also translate N generated examples per operation and direction (hypothesis)",
+    )
+    check.add_argument(
+        "--seed", type=int, default=0, help="generator seed (default 0: reproducible; -1 random)"
+    )
     check.set_defaults(func=cmd_check)
     demo = sub.add_parser("demo", help="gateway + reference orchestrator (stable, canary)")
     demo.add_argument("--port", type=int, default=8080)

@@ -33,7 +33,7 @@ from shimgw.errors import TranslationError
 from shimgw.orchestrator import Upstream
 from shimgw.routing.canary import Picker
 from shimgw.routing.routes import RouteTable, build_routes
-from shimgw.translate.check import check_translations
+from shimgw.translate.check import Report, check_translations
 from shimgw.translate.language import load_translations
 from shimgw.translate.nodes import ErrorTable, Translations
 from shimgw.translate.plan import LocalPlan, ProxyPlan, build_plans
@@ -109,19 +109,46 @@ def _digest_folder(folder: Path) -> str:
     return h.hexdigest()
 
 
-def build_snapshot(config: Config, previous: Snapshot | None = None) -> Snapshot:
-    """Build and fully validate a snapshot, or raise `ConfigError` naming what is wrong."""
-    phase1_path = config.contracts.phase1 or resources.phase1_contract()
-    phase2_path = config.contracts.phase2 or resources.phase2_contract()
-    folder = config.translations or resources.translations_dir()
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """What a config points at, loaded and checked: the one loading path of `serve`,
+    reload and `shimgw check` (which prints the whole report instead of its first line)."""
+
+    phase1: Contract
+    phase2: Contract
+    folder: Path
+    translations: Translations
+    report: Report
+
+
+def load_sources(config: Config | None) -> Sources:
+    """Load and check contracts and translations (None: the bundled ones); `ConfigError`
+    for unusable input (unreadable, not OpenAPI, a config naming what the contracts lack)."""
+    phase1_path = (config and config.contracts.phase1) or resources.phase1_contract()
+    phase2_path = (config and config.contracts.phase2) or resources.phase2_contract()
+    folder = (config and config.translations) or resources.translations_dir()
     phase1 = load_contract(phase1_path, "contracts.phase1")
     phase2 = load_contract(phase2_path, "contracts.phase2")
     for contract in (phase1, phase2):
         if contract.sha256 not in _VALIDATED:
             validate_document(contract.source, contract.name)
             _VALIDATED.add(contract.sha256)
+    for op_id in config.routing.routes if config else ():
+        if op_id not in phase1.operations:
+            raise TranslationError(f"routing.routes.{op_id}", "not an operationId of phase1.yaml")
     translations = load_translations(folder)
-    problems = check_translations(translations, phase1, phase2).problems
+    report = check_translations(translations, phase1, phase2)
+    return Sources(phase1, phase2, folder, translations, report)
+
+
+def build_snapshot(
+    config: Config, previous: Snapshot | None = None, sources: Sources | None = None
+) -> Snapshot:
+    """Build and fully validate a snapshot, or raise `ConfigError` naming what is wrong."""
+    sources = sources or load_sources(config)
+    phase1, phase2, folder = sources.phase1, sources.phase2, sources.folder
+    translations = sources.translations
+    problems = sources.report.problems
     if problems:
         raise TranslationError(
             problems[0].where,
@@ -133,9 +160,6 @@ def build_snapshot(config: Config, previous: Snapshot | None = None) -> Snapshot
             ),
         )
     plans = build_plans(translations, phase1, phase2)
-    for op_id in config.routing.routes:
-        if op_id not in phase1.operations:
-            raise TranslationError(f"routing.routes.{op_id}", "not an operationId of phase1.yaml")
     memo = AnswerCache(config.cache.max_bytes) if config.cache.max_bytes else None
     operations = {
         op_id: _operation(plan, phase1, phase2, translations, memo) for op_id, plan in plans.items()

@@ -93,6 +93,49 @@ def test_check_fails_on_drift(tmp_path: Path) -> None:
     assert "map does not cover source values ['CANCELLED']" in result.stdout
 
 
+def test_check_and_serve_refuse_a_bogus_route_with_the_same_line(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "upstreams": {"s": {"url": "http://127.0.0.1:9"}},
+                "routing": {"routes": {"bogusOp": {"s": 1}}},
+            }
+        )
+    )
+    served, checked = run("serve", "--config", str(config)), run("check", "--config", str(config))
+    assert served.returncode == checked.returncode == 2
+    assert checked.stderr == served.stderr
+    assert served.stderr.strip() == (
+        "shimgw: routing.routes.bogusOp: not an operationId of phase1.yaml"
+    )
+
+
+def test_check_formats_for_ci(tmp_path: Path) -> None:
+    import json
+    from xml.etree import ElementTree
+
+    as_json = run("check", "--format", "json", "--generate", "3")
+    assert as_json.returncode == 0, as_json.stderr
+    data = json.loads(as_json.stdout)
+    assert data["exit_code"] == 0 and data["problems"] == []
+    assert data["generated"]["getJob"]["requests"] >= 1
+    folder = tmp_path / "translations"
+    shutil.copytree(REPO / "translations", folder)
+    (folder / "listEngines.yaml").unlink()
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        yaml.safe_dump({"upstreams": {"s": {"url": "http://x"}}, "translations": "translations"})
+    )
+    junit = run("check", "--config", str(config), "--format", "junit")
+    assert junit.returncode == 1
+    suite = ElementTree.fromstring(junit.stdout)
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert cases["listEngines"].find("failure") is not None  # per operation
+    assert cases["getJob"].find("failure") is None
+    assert "listEngines" in cases and suite.get("failures") == "2"  # and per problem
+
+
 async def wait_http(url: str, timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as session:
