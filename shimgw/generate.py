@@ -34,7 +34,7 @@ from shimgw.errors import GatewayError, UntranslatableRequest, UpstreamContractV
 from shimgw.messages import ParsedRequest, V2Response
 from shimgw.snapshot import Sources
 from shimgw.translate.engine import to_phase1, to_v2
-from shimgw.translate.plan import OperationPlan, build_plans
+from shimgw.translate.plan import ProxyPlan, build_plans
 from shimgw.translate.provenance import request_sources
 from shimgw.translate.walker import Problem
 
@@ -105,11 +105,11 @@ def _answer(contract: Contract, op: OperationSpec) -> st.SearchStrategy[Any]:
 class _Operation:
     """One operation's pipeline, exactly as a snapshot compiles it."""
 
-    def __init__(self, sources: Sources, plan: OperationPlan) -> None:
+    def __init__(self, sources: Sources, plan: ProxyPlan) -> None:
         p1, p2 = sources.phase1, sources.phase2
         self.plan, self.errors = plan, sources.translations.errors
         self.source = p1.operations[plan.operation]
-        target = p2.operations[plan.target or ""]
+        target = p2.operations[plan.target]
         self.target = target
         self.parse = phase1_request_check(p1, self.source).parse
         rules = sources.translations.operations[plan.operation]
@@ -219,8 +219,8 @@ def generate_all(
     problems: list[Problem] = []
     counts: dict[str, Counts] = {}
     for op_id, plan in plans.items():
-        if plan.target is None:
-            continue
+        if not isinstance(plan, ProxyPlan):
+            continue  # answered locally: nothing is translated
         op = _Operation(sources, plan)
         requests = _request(sources.phase1, op.source)
         req_counts, failed = _run(op.request_kind, requests, n, rng)
