@@ -47,6 +47,7 @@ log = logging.getLogger("shimgw")
 
 UpstreamFactory = Callable[[UpstreamConfig, Config], Upstream]
 ADMIN_TOKEN_HEADER = "X-Shimgw-Admin-Token"
+_ADMIN_TOKEN_KEY = ADMIN_TOKEN_HEADER.lower()
 
 
 def http_upstream(upstream: UpstreamConfig, config: Config) -> Upstream:
@@ -96,7 +97,8 @@ class Runtime:
         self.last_error_at: float | None = None
         self.reloads = 0
         self._lock = asyncio.Lock()
-        self._closing: set[asyncio.Task[None]] = set()
+        # Pools a reload retired, closed once no request can still be using them.
+        self._retiring: dict[asyncio.Task[None], list[Upstream]] = {}
         self._serving_for: Snapshot | None = None
         self._serving_names: list[str] = []
         self.probes: dict[str, bool] = {}  # upstream → did its last /v2/health probe pass
@@ -115,13 +117,14 @@ class Runtime:
     def choose(
         self, snapshot: Snapshot, operation: str, headers: Mapping[str, str], client: str | None
     ) -> str:
-        """The upstream for one request: `headers` as received, `client` its peer address."""
-        forced = headers.get(snapshot.config.routing.force_header)
+        """The upstream for one request: `headers` as received (read by lower-case names,
+        as everywhere past the edge), `client` its peer address."""
+        forced = headers.get(snapshot.config.routing.force_header.lower())
         if (
             forced is not None
             and forced in snapshot.upstreams
             and forced not in snapshot.cutover.shadow_only  # never serves, not even testers
-            and self._admin_ok(snapshot.config, headers.get(ADMIN_TOKEN_HEADER))
+            and self._admin_ok(snapshot.config, headers.get(_ADMIN_TOKEN_KEY))
         ):
             return forced
         return snapshot.picker.choose(operation, headers, client, self.rollback.disabled)
@@ -258,10 +261,10 @@ class Runtime:
             else:
                 upstreams[name] = self._factory(up, config)
         if old and previous is not None:
-            delay = previous.config.timeouts.total + 1.0
-            task = asyncio.get_event_loop().create_task(_close_later(list(old.values()), delay))
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
+            retired, delay = list(old.values()), previous.config.timeouts.total + 1.0
+            task = asyncio.get_event_loop().create_task(_close_later(retired, delay))
+            self._retiring[task] = retired
+            task.add_done_callback(lambda done: self._retiring.pop(done, None))
         return replace(snapshot, upstreams=upstreams)
 
     def describe(self) -> dict[str, Any]:
@@ -286,8 +289,12 @@ class Runtime:
         }
 
     async def close(self) -> None:
-        for task in list(self._closing):
+        # Closed here, not by the cancelled task: a task cancelled before its first step
+        # never runs at all (a close right after a reload would leak the old pools).
+        for task, retired in list(self._retiring.items()):
             task.cancel()
+            for upstream in retired:
+                await upstream.close()
         for upstream in self.current.upstreams.values():
             await upstream.close()
 
@@ -297,8 +304,6 @@ def _build_from(source: Path, previous: Snapshot) -> Snapshot:
 
 
 async def _close_later(upstreams: list[Upstream], delay: float) -> None:
-    try:
-        await asyncio.sleep(delay)
-    finally:
-        for upstream in upstreams:
-            await upstream.close()
+    await asyncio.sleep(delay)
+    for upstream in upstreams:
+        await upstream.close()
