@@ -132,7 +132,12 @@ class Child:
 
 
 def start(
-    name: str, argv: Sequence[str], port: int, log_dir: Path, cwd: Path | None = None
+    name: str,
+    argv: Sequence[str],
+    port: int,
+    log_dir: Path,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Child:
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"{name}.log"
@@ -144,6 +149,7 @@ def start(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=cwd,
+            env=None if env is None else {**os.environ, **env},
         )
     return Child(name, proc, log, port)
 

@@ -38,7 +38,7 @@ from typing import Any
 from benchmarks import nginx, procs, report
 from benchmarks.load import Request, have_wrk
 from benchmarks.measure import Driver, measured_run, steady_rss, summarise
-from benchmarks.variants import VARIANTS, Variant, shimgw_config
+from benchmarks.variants import VARIANTS, Variant, at_ref, shimgw_config
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -69,6 +69,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, help="runs per proxy, alternating (3; quick 2)")
     p.add_argument("--scenarios", help=f"comma-separated subset of {','.join(SCENARIOS)}")
     p.add_argument("--variants", help=f"shimgw configs, subset of {','.join(VARIANTS)}")
+    p.add_argument(
+        "--compare-with",
+        metavar="DIR",
+        help="also run each variant with the shimgw package of another checkout (A/B)",
+    )
     p.add_argument("--no-workers", action="store_true", help="skip `--workers 2` (scale-out)")
     p.add_argument("--load", choices=("auto", "wrk", "aiohttp"), default="auto")
     p.add_argument("--upstream", choices=("auto", "nginx", "python"), default="auto")
@@ -119,11 +124,13 @@ def start_shimgw(
     config = tmp / f"{name}.yaml"
     port = procs.free_port()
     config.write_text(shimgw_config(variant, port, procs.free_port(), upstream))
-    argv = [*pin, *shimgw_argv(), "serve", "--config", str(config)]
+    program = [sys.executable, "-m", "shimgw"] if variant.src else shimgw_argv()
+    argv = [*pin, *program, "serve", "--config", str(config)]
     if workers != 1:
         argv += ["--workers", str(workers)]
+    env = {"PYTHONPATH": variant.src} if variant.src else None
     # Its stderr (the access log: ~200 bytes a request) stays in the temporary folder.
-    child = procs.start(name, argv, port, tmp / "logs", ROOT)
+    child = procs.start(name, argv, port, tmp / "logs", Path(variant.src or ROOT), env)
     procs.wait_ready(child, "/api/v1/jobs/1", AUTH)
     return child
 
@@ -265,8 +272,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             upstream = start_upstream(kind, tmp, load_pin)
             children.append(upstream)
             proxies = {BASELINE: start_baseline(tmp, upstream.url, proxy_pin)}
+            labels = {name: VARIANTS[name].label for name in a.variants}
             for name in a.variants:
                 proxies[name] = start_shimgw(tmp, upstream.url, proxy_pin, VARIANTS[name])
+                if a.compare_with:
+                    ref = at_ref(VARIANTS[name], str(Path(a.compare_with).resolve()))
+                    proxies[ref.name] = start_shimgw(tmp, upstream.url, proxy_pin, ref)
+                    labels[ref.name] = ref.label
             children += proxies.values()
             rows = matrix(a, driver, proxies, upstream)
             main_shimgw = proxies[a.variants[0]]
@@ -281,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _hint(rows, a.variants[0]),
             )
             workers = None if a.no_workers else scale_out(a, driver, tmp, upstream)
-            loops = {name: loop_of(proxies[name].log) for name in a.variants}
+            loops = {name: loop_of(proxies[name].log) for name in labels}
             exits = {c.name: c.stop() for c in reversed(children)}
         finally:
             for child in children:
@@ -299,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "rounds": a.rounds,
             "concurrency": a.concurrency,
             "scenarios": a.scenarios,
-            "variants": {name: VARIANTS[name].label for name in a.variants},
+            "variants": labels,
             "shimgw_loops": loops,
             "load_before": load_before,
             "load_after": os.getloadavg(),

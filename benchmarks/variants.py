@@ -15,6 +15,13 @@ class Variant:
     name: str
     label: str  # the config, as the report states it
     yaml: str  # the YAML lines added to the default config
+    src: str | None = None  # run the shimgw package found here (an A/B against other code)
+
+
+def at_ref(variant: Variant, src: str) -> Variant:
+    """The same config served by the code in another checkout (`--compare-with`)."""
+    label = f"{variant.label}, code of {src}"
+    return Variant(f"{variant.name}@ref", label, variant.yaml, src)
 
 
 VARIANTS = {

@@ -222,11 +222,11 @@ class EdgeServer(web.Server):
         return EdgeProtocol(self, self, loop=self._loop, **self._kwargs)
 
 
-class EdgeRunner(web.AppRunner):
-    """An `AppRunner` whose listener speaks through `EdgeProtocol`."""
+class EdgeRunner(web.ServerRunner):
+    """A `ServerRunner` whose listener speaks through `EdgeProtocol`."""
 
-    def __init__(self, app: web.Application, runtime: Runtime, **kwargs: Any) -> None:
-        super().__init__(app, **kwargs)
+    def __init__(self, server: web.Server, runtime: Runtime, **kwargs: Any) -> None:
+        super().__init__(server, **kwargs)
         self._runtime = runtime
 
     async def _make_server(self) -> web.Server:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 from opentelemetry import trace
 
 from shimgw import observe
@@ -69,7 +69,7 @@ log = logging.getLogger("shimgw")
 SHADOW_SEED = web.RequestKey("shadow_seed", Seed)  # set when this call is to be shadowed
 
 
-async def _read_body(request: web.Request, limit: int, deadline_s: float) -> bytes:
+async def _read_body(request: web.BaseRequest, limit: int, deadline_s: float) -> bytes:
     try:
         async with asyncio.timeout(deadline_s):
             return await _read_limited(request, limit)
@@ -81,9 +81,15 @@ async def _read_body(request: web.Request, limit: int, deadline_s: float) -> byt
         raise BadRequest("body: could not be read") from exc
 
 
-async def _read_limited(request: web.Request, limit: int) -> bytes:
+async def _read_limited(request: web.BaseRequest, limit: int) -> bytes:
     if not request.body_exists:
         return b""
+    if request.version == HttpVersion11 and (
+        request.headers.get("Expect", "").lower() == "100-continue"
+    ):
+        # The client waits for this before it sends the body (only bodies we read get it).
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the answer proper has not started
     # aiohttp undoes a Content-Encoding as it reads, in bounded steps; the declared length
     # is then the compressed one, so the cap is counted on the decoded chunks instead.
     encoded = not is_identity(request.headers.get("Content-Encoding"))
@@ -153,7 +159,7 @@ class Gateway:
         self.draining = False  # set by the shutdown: every answer then closes its connection
         self.access: AccessLog | None = None  # set by the service while it serves
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         if self.tracer is None:
             response = await self._handle(request, None)
         else:
@@ -174,7 +180,7 @@ class Gateway:
         return response
 
     async def _send_then_shadow(
-        self, request: web.Request, response: web.Response, seed: Seed
+        self, request: web.BaseRequest, response: web.Response, seed: Seed
     ) -> None:
         """Write the client's answer first; only then hand the call to the shadow runner."""
         body = response.body if isinstance(response.body, bytes) else b""
@@ -191,7 +197,7 @@ class Gateway:
 
     def _seed_shadow(
         self,
-        request: web.Request,
+        request: web.BaseRequest,
         snapshot: Snapshot,
         ex: Exchange,
         parsed: ParsedRequest,
@@ -216,7 +222,7 @@ class Gateway:
             request_id=ex.rid,
         )
 
-    async def _handle(self, request: web.Request, span: trace.Span | None) -> web.Response:
+    async def _handle(self, request: web.BaseRequest, span: trace.Span | None) -> web.Response:
         snapshot = self.runtime.current  # read once: this request finishes on it
         rid = observe.request_id(request.headers.get("X-Request-ID"))
         ex = Exchange(rid, request.method, request.path, time.perf_counter())
@@ -235,7 +241,7 @@ class Gateway:
     # --- the pipeline ------------------------------------------------------------------
 
     async def _serve(
-        self, snapshot: Snapshot, request: web.Request, span: trace.Span | None, ex: Exchange
+        self, snapshot: Snapshot, request: web.BaseRequest, span: trace.Span | None, ex: Exchange
     ) -> Phase1Response | LocalAnswer:
         headers = request.headers
         ex.operation, params = snapshot.routes.match(request.method, request.path)
@@ -270,7 +276,7 @@ class Gateway:
             return to_phase1(op.plan, snapshot.errors, parsed, busy_answer(busy))
         return _translate(snapshot, op, parsed, answer, ex)
 
-    async def _read_body(self, request: web.Request, snapshot: Snapshot) -> bytes:
+    async def _read_body(self, request: web.BaseRequest, snapshot: Snapshot) -> bytes:
         config = snapshot.config
         try:
             return await _read_body(
@@ -348,7 +354,7 @@ async def _send(upstream: Upstream, call: V2Request, ex: Exchange) -> V2Response
 async def _pass_through(
     snapshot: Snapshot,
     upstream: Phase1Upstream,
-    request: web.Request,
+    request: web.BaseRequest,
     body: bytes,
     extra: dict[str, str],
     ex: Exchange,
@@ -453,27 +459,31 @@ def _lenient_decode(answer: V2Response) -> Any:
         return ABSENT
 
 
-def build_app(gateway: Gateway) -> web.Application:
-    # Our own route table decides 404/405, so aiohttp gets one catch-all route; the body
-    # limit is enforced per snapshot by the handler, not by aiohttp.
-    app = web.Application(
-        client_max_size=1 << 40,
-        # lingering_time: after an answer to a request whose body was not read (refused,
-        # or timed out), aiohttp drains the rest for at most this long, then closes.
-        handler_args={"max_field_size": 16384, "max_line_size": 16384, "lingering_time": 2.0},
-        middlewares=[_everything_is_ours(gateway)],
+def build_server(gateway: Gateway) -> web.Server:
+    """aiohttp's low-level server, handing every request straight to the gateway.
+
+    Our own route table decides 404/405, so aiohttp's Application, router and middleware
+    stack would only add work per request (resolving a catch-all route, wrapping the
+    handler); every request — `OPTIONS *`, a decoded %0A included — reaches
+    `Gateway.handle`. The body limit is the snapshot's, enforced by the handler, so the
+    request objects carry no limit of aiohttp's own.
+    """
+    loop = asyncio.get_running_loop()
+
+    def make_request(
+        message: Any, payload: Any, protocol: Any, writer: Any, task: Any
+    ) -> web.BaseRequest:
+        return web.BaseRequest(
+            message, payload, protocol, writer, task, loop, client_max_size=1 << 40
+        )
+
+    return web.Server(
+        gateway.handle,
+        request_factory=make_request,
+        access_log=None,
+        max_field_size=16384,
+        max_line_size=16384,
+        # After an answer to a request whose body was not read (refused, or timed out),
+        # aiohttp drains the rest for at most this long, then closes.
+        lingering_time=2.0,
     )
-    app.router.add_route("*", "/{tail:.*}", gateway.handle)
-    return app
-
-
-def _everything_is_ours(gateway: Gateway) -> Any:
-    # The catch-all route serves nearly every request (a failed route lookup makes aiohttp
-    # build a 404 exception: costly per request). What it cannot match — a decoded %0A,
-    # `OPTIONS *` — this middleware hands to the gateway too, so those get the Phase 1
-    # body and X-Request-ID rather than aiohttp's plain-text 404.
-    @web.middleware
-    async def handle(request: web.Request, handler: Any) -> web.StreamResponse:
-        return await gateway.handle(request)  # the route's handler or aiohttp's 404: ours
-
-    return handle

@@ -24,7 +24,7 @@ from shimgw.messages import V2Request
 from shimgw.observe import access_log
 from shimgw.orchestrator import Upstream
 from shimgw.runtime import Runtime
-from shimgw.server import Gateway, build_app
+from shimgw.server import Gateway, build_server
 
 log = logging.getLogger("shimgw")
 WATCH_INTERVAL_S = 1.0
@@ -65,7 +65,7 @@ class Service:
         self.gateway = Gateway(runtime)
         self.reuse_port = reuse_port
         self._sock = sock
-        self._runners: list[web.AppRunner] = []
+        self._runners: list[web.BaseRunner] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.port = 0
         self.admin_port: int | None = None
@@ -75,9 +75,8 @@ class Service:
         if access_log.isEnabledFor(logging.INFO):  # `logging.level` above info: no lines
             self.gateway.access = open_stderr(self.runtime.metrics.log_lines_dropped.inc)
         runner = EdgeRunner(
-            build_app(self.gateway),
+            build_server(self.gateway),
             self.runtime,
-            access_log=None,
             handle_signals=False,
             shutdown_timeout=config.shutdown.grace_s or config.timeouts.total,
         )
@@ -199,7 +198,7 @@ def loop_name(loop: asyncio.AbstractEventLoop) -> str:
     return type(loop).__module__.split(".")[0]
 
 
-def _bound_port(runner: web.AppRunner) -> int:
+def _bound_port(runner: web.BaseRunner) -> int:
     for address in runner.addresses:
         if isinstance(address, tuple):
             return int(address[1])
