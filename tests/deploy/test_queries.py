@@ -57,6 +57,14 @@ def test_the_dashboard_json_is_what_its_builder_makes() -> None:
     )
 
 
+def test_every_alert_links_a_runbook_section() -> None:
+    runbook = (REPO / "docs" / "runbook.md").read_text().splitlines()
+    rules = yaml.safe_load(ALERTS.read_text())["groups"][0]["rules"]
+    for rule in rules:
+        assert rule["annotations"]["runbook"] == f"docs/runbook.md#{rule['alert'].lower()}"
+        assert f"### {rule['alert']}" in runbook
+
+
 def test_there_are_queries_to_check() -> None:
     assert len(dashboard_queries()) >= 15 and len(alert_queries()) == 8
 
