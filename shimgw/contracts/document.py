@@ -11,7 +11,7 @@ them and the static checker can walk them.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -129,64 +129,21 @@ def load_contract(path: Path, name: str) -> Contract:
 
 def parse_contract(raw: dict[str, Any], path: Path, name: str, digest: str = "") -> Contract:
     version = str(raw["openapi"])
-    legacy = version.startswith("3.0")
     components = raw.get("components") or {}
-    convert = _convert_30 if legacy else (lambda s: s)
+    convert: _Convert = _convert_30 if version.startswith("3.0") else (lambda s: s)
     schemas = {k: convert(v) for k, v in (components.get("schemas") or {}).items()}
-    resolver = _Resolver(components, name)
-    global_security = bool(raw.get("security"))
+    reader = _OperationReader(_Resolver(components, name), convert, bool(raw.get("security")))
     operations: dict[str, OperationSpec] = {}
     for template, item in (raw.get("paths") or {}).items():
-        item = resolver.deref(item)
-        shared = [resolver.deref(p) for p in item.get("parameters", [])]
+        item = reader.resolver.deref(item)
+        shared = [reader.resolver.deref(p) for p in item.get("parameters", [])]
         for method in HTTP_METHODS:
             if method not in item:
                 continue
-            op = item[method]
-            op_id = op.get("operationId")
+            op_id = item[method].get("operationId")
             if not op_id:
                 raise ConfigError(name, f"{method.upper()} {template} has no operationId")
-            own = [resolver.deref(p) for p in op.get("parameters", [])]
-            merged = {(p["in"], p["name"].lower()): p for p in shared + own}
-            params = tuple(
-                ParamSpec(
-                    p["name"], p["in"], bool(p.get("required")), convert(p.get("schema") or {})
-                )
-                for p in merged.values()
-            )
-            body = resolver.deref(op.get("requestBody") or {})
-            responses = {}
-            for key, resp in (op.get("responses") or {}).items():
-                resp = resolver.deref(resp)
-                headers = tuple(
-                    HeaderSpec(h_name, bool(h.get("required")), convert(h.get("schema") or {}))
-                    for h_name, h in (
-                        (n, resolver.deref(h)) for n, h in (resp.get("headers") or {}).items()
-                    )
-                )
-                content = {
-                    mt: convert(m["schema"]) if m and "schema" in m else None
-                    for mt, m in (resp.get("content") or {}).items()
-                }
-                responses[str(key).upper() if str(key) != "default" else "default"] = ResponseSpec(
-                    str(key), headers, MappingProxyType(content)
-                )
-            operations[op_id] = OperationSpec(
-                op_id,
-                method.upper(),
-                template,
-                params,
-                bool(body.get("required")),
-                MappingProxyType(
-                    {
-                        mt: convert(m["schema"]) if m and "schema" in m else None
-                        for mt, m in (body.get("content") or {}).items()
-                    }
-                ),
-                MappingProxyType(responses),
-                bool(op["security"]) if "security" in op else global_security,
-                bool(op.get("deprecated")),
-            )
+            operations[op_id] = reader.operation(op_id, method, template, item[method], shared)
     info = raw.get("info") or {}
     return Contract(
         name,
@@ -198,6 +155,64 @@ def parse_contract(raw: dict[str, Any], path: Path, name: str, digest: str = "")
         MappingProxyType(operations),
         MappingProxyType(schemas),
     )
+
+
+_Convert = Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _OperationReader:
+    """Reads one operation of a document: references resolved, schemas in 2020-12 form."""
+
+    resolver: _Resolver
+    convert: _Convert
+    global_security: bool
+
+    def operation(
+        self, op_id: str, method: str, template: str, op: dict[str, Any], shared: list[Any]
+    ) -> OperationSpec:
+        deref, convert = self.resolver.deref, self.convert
+        own = [deref(p) for p in op.get("parameters", [])]
+        merged = {(p["in"], p["name"].lower()): p for p in shared + own}
+        params = tuple(
+            ParamSpec(p["name"], p["in"], bool(p.get("required")), convert(p.get("schema") or {}))
+            for p in merged.values()
+        )
+        body = deref(op.get("requestBody") or {})
+        responses = {
+            str(key).upper() if str(key) != "default" else "default": self.response(key, resp)
+            for key, resp in (op.get("responses") or {}).items()
+        }
+        return OperationSpec(
+            op_id,
+            method.upper(),
+            template,
+            params,
+            bool(body.get("required")),
+            self.content(body),
+            MappingProxyType(responses),
+            bool(op["security"]) if "security" in op else self.global_security,
+            bool(op.get("deprecated")),
+        )
+
+    def response(self, key: Any, raw: Any) -> ResponseSpec:
+        resp = self.resolver.deref(raw)
+        headers = tuple(
+            HeaderSpec(name, bool(h.get("required")), self.convert(h.get("schema") or {}))
+            for name, h in (
+                (n, self.resolver.deref(h)) for n, h in (resp.get("headers") or {}).items()
+            )
+        )
+        return ResponseSpec(str(key), headers, self.content(resp))
+
+    def content(self, holder: dict[str, Any]) -> Mapping[str, Any]:
+        """Media type → schema (None: the media type names no schema)."""
+        return MappingProxyType(
+            {
+                mt: self.convert(m["schema"]) if m and "schema" in m else None
+                for mt, m in (holder.get("content") or {}).items()
+            }
+        )
 
 
 class _Resolver:

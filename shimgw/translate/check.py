@@ -21,7 +21,7 @@ from typing import Any
 
 from shimgw.contracts.document import Contract, OperationSpec
 from shimgw.translate.infer import types_of
-from shimgw.translate.nodes import OperationRules, Translations
+from shimgw.translate.nodes import OperationRules, ResponseRule, Translations
 from shimgw.translate.walker import ANY, Problem, Report, Root, Schemas, Walker
 
 __all__ = ["Problem", "Report", "check_translations"]
@@ -155,7 +155,6 @@ def _check_operation(
     p2: Schemas,
     report: Report,
 ) -> Iterator[Problem]:
-    src = rules.source
     walker = Walker(
         report,
         p1,
@@ -164,88 +163,117 @@ def _check_operation(
         shapes=shapes,
         refused_with_400=400 in source.promised_statuses,
     )
-    req = rules.request
-    for location, fields in (("path", req.path), ("query", req.query)):
-        written = {name for name, _ in fields}
-        for name, value in fields:
-            param = target.param(location, name)
-            where = f"{src}: request.{location}.{name}"
-            if param is None:
-                yield Problem(where, f"{rules.target} has no {location} parameter {name!r}")
-                continue
-            schema = param.schema
-            kinds = types_of(walker.infer(value, ANY, where))
-            if param.is_array and kinds is not None and "array" not in kinds:
-                schema = {**p2.flat(schema).get("items", ANY), "maxItems": 1}  # sent as [value]
-            walker.write(
-                value,
-                schema,
-                where,
-                p2.named(param.schema, f"{p2.file} {rules.target} {location} parameter {name!r}"),
-            )
-        for param in target.params:
-            if param.location == location and param.required and param.name not in written:
-                yield Problem(
-                    f"{src}: request.{location}",
-                    f"required /v2 {location} parameter {param.name!r} is not written",
-                )
-    written_headers = {name.lower() for name, _ in req.headers} | _EDGE_HEADERS | {"authorization"}
-    for param in target.params:
-        if (
-            param.location == "header"
-            and param.required
-            and (param.name.lower() not in written_headers)
-        ):
-            yield Problem(
-                f"{src}: request.headers", f"required /v2 header {param.name!r} is not written"
-            )
-    if req.body is not None:
-        if not target.body:
-            yield Problem(f"{src}: request.body", f"{rules.target} takes no body")
-        else:
-            schema = ANY
-            for media_schema in target.body.values():
-                schema = media_schema or ANY
-                break
-            said = p2.named(schema, f"{p2.file} {rules.target} body")
-            walker.write(req.body, schema, f"{src}: request.body", said)
-    elif target.body_required:
-        yield Problem(f"{src}: request", f"{rules.target} requires a body; none is written")
+    for location in ("path", "query"):
+        yield from _check_parameters(rules, location, target, walker, p2)
+    yield from _check_request_headers(rules, target)
+    yield from _check_request_body(rules, target, walker, p2)
     for v2_status, rule in rules.responses.items():
-        where = f"{src}: responses.{v2_status}"
-        answer = target.response_for(v2_status)
-        if answer is None:
-            yield Problem(where, f"{rules.target} never answers {v2_status}")
-            continue
-        promised = source.responses.get(str(rule.status))
-        if promised is None:
-            yield Problem(f"{where}.status", f"{rules.operation} does not promise {rule.status}")
-            continue
-        body = _first_schema(answer.content)
-        request = _request_roots(source, phase1)
-        roots = {
-            "body": Root(body, p2.named(body, f"{p2.file} {rules.target} {v2_status} body")),
-            "request": Root(
-                {
-                    "type": "object",
-                    "properties": {k: r.schema for k, r in request.items()},
-                    "required": list(request),
-                },
-                f"{p1.file} {rules.operation} request",
-            ),
-        }
-        back = Walker(report, p2, p1, roots, shapes=shapes)
-        for name, value in rule.headers:
-            back.infer(value, ANY, f"{where}.headers.{name}")
-        if rule.body is not None:
-            schema = _first_schema(promised.content)
-            if not promised.content:
-                yield Problem(f"{where}.body", f"Phase 1 status {rule.status} has no body")
-            else:
-                said = p1.named(schema, f"{p1.file} {rules.operation} {rule.status} body")
-                back.write(rule.body, schema, f"{where}.body", said)
-        elif promised.content:
-            yield Problem(where, f"Phase 1 status {rule.status} needs a body; none is written")
+        yield from _check_response(rules, v2_status, rule, source, target, phase1, walker)
     for key in target.responses:
         if key.isdigit() and int(key) < 400 and int(key) not in rules.responses:
-            yield Problem(f"{src}: responses", f"no rule for {rules.target}'s {key} answer")
+            yield Problem(
+                f"{rules.source}: responses", f"no rule for {rules.target}'s {key} answer"
+            )
+
+
+def _check_parameters(
+    rules: OperationRules, location: str, target: OperationSpec, walker: Walker, p2: Schemas
+) -> Iterator[Problem]:
+    fields = rules.request.path if location == "path" else rules.request.query
+    written = {name for name, _ in fields}
+    for name, value in fields:
+        param = target.param(location, name)
+        where = f"{rules.source}: request.{location}.{name}"
+        if param is None:
+            yield Problem(where, f"{rules.target} has no {location} parameter {name!r}")
+            continue
+        schema = param.schema
+        kinds = types_of(walker.infer(value, ANY, where))
+        if param.is_array and kinds is not None and "array" not in kinds:
+            schema = {**p2.flat(schema).get("items", ANY), "maxItems": 1}  # sent as [value]
+        walker.write(
+            value,
+            schema,
+            where,
+            p2.named(param.schema, f"{p2.file} {rules.target} {location} parameter {name!r}"),
+        )
+    for param in target.params:
+        if param.location == location and param.required and param.name not in written:
+            yield Problem(
+                f"{rules.source}: request.{location}",
+                f"required /v2 {location} parameter {param.name!r} is not written",
+            )
+
+
+def _check_request_headers(rules: OperationRules, target: OperationSpec) -> Iterator[Problem]:
+    written = {name.lower() for name, _ in rules.request.headers} | _EDGE_HEADERS
+    written.add("authorization")
+    for param in target.params:
+        if param.location == "header" and param.required and param.name.lower() not in written:
+            yield Problem(
+                f"{rules.source}: request.headers",
+                f"required /v2 header {param.name!r} is not written",
+            )
+
+
+def _check_request_body(
+    rules: OperationRules, target: OperationSpec, walker: Walker, p2: Schemas
+) -> Iterator[Problem]:
+    src, body = rules.source, rules.request.body
+    if body is None:
+        if target.body_required:
+            yield Problem(f"{src}: request", f"{rules.target} requires a body; none is written")
+        return
+    if not target.body:
+        yield Problem(f"{src}: request.body", f"{rules.target} takes no body")
+        return
+    schema = next(iter(target.body.values()), None) or ANY
+    said = p2.named(schema, f"{p2.file} {rules.target} body")
+    walker.write(body, schema, f"{src}: request.body", said)
+
+
+def _check_response(
+    rules: OperationRules,
+    v2_status: int,
+    rule: ResponseRule,
+    source: OperationSpec,
+    target: OperationSpec,
+    phase1: Contract,
+    forward: Walker,
+) -> Iterator[Problem]:
+    """One /v2 status's rule, walked back from phase2.yaml's answer to phase1.yaml's."""
+    p1, p2 = forward.src, forward.dst
+    where = f"{rules.source}: responses.{v2_status}"
+    answer = target.response_for(v2_status)
+    if answer is None:
+        yield Problem(where, f"{rules.target} never answers {v2_status}")
+        return
+    promised = source.responses.get(str(rule.status))
+    if promised is None:
+        yield Problem(f"{where}.status", f"{rules.operation} does not promise {rule.status}")
+        return
+    body = _first_schema(answer.content)
+    request = _request_roots(source, phase1)
+    roots = {
+        "body": Root(body, p2.named(body, f"{p2.file} {rules.target} {v2_status} body")),
+        "request": Root(
+            {
+                "type": "object",
+                "properties": {k: r.schema for k, r in request.items()},
+                "required": list(request),
+            },
+            f"{p1.file} {rules.operation} request",
+        ),
+    }
+    back = Walker(forward.report, p2, p1, roots, shapes=forward.shape_files)
+    for name, value in rule.headers:
+        back.infer(value, ANY, f"{where}.headers.{name}")
+    if rule.body is not None:
+        schema = _first_schema(promised.content)
+        if not promised.content:
+            yield Problem(f"{where}.body", f"Phase 1 status {rule.status} has no body")
+        else:
+            said = p1.named(schema, f"{p1.file} {rules.operation} {rule.status} body")
+            back.write(rule.body, schema, f"{where}.body", said)
+    elif promised.content:
+        yield Problem(where, f"Phase 1 status {rule.status} needs a body; none is written")

@@ -292,30 +292,7 @@ def load_translations(folder: Path) -> Translations:
 
 def parse_documents(docs: list[tuple[str, dict[str, Any]]]) -> Translations:
     """Parse already-loaded documents (name, mapping); used by tests and `load_translations`."""
-    raw_shapes: dict[str, tuple[str, Any]] = {}
-    every_call: tuple[str, Any] | None = None
-    errors: tuple[str, Any] | None = None
-    for name, doc in docs:
-        allowed = _OPERATION_KEYS if "operation" in doc else _COMMON_KEYS
-        unknown = set(doc) - allowed
-        if unknown:
-            raise TranslationError(name, f"unknown top-level keys {sorted(unknown)}")
-        shapes = doc.get("shapes") or {}
-        if not isinstance(shapes, dict):
-            raise TranslationError(f"{name}: shapes", "expected a mapping of name: value rule")
-        for shape_name, shape in shapes.items():
-            if shape_name in raw_shapes:
-                raise TranslationError(
-                    f"{name}: shapes.{shape_name}", f"also defined in {raw_shapes[shape_name][0]}"
-                )
-            raw_shapes[shape_name] = (name, shape)
-        for key, slot in (("every_call", every_call), ("errors", errors)):
-            if key in doc and slot is not None:
-                raise TranslationError(f"{name}: {key}", f"also defined in {slot[0]}")
-        if "every_call" in doc:
-            every_call = (name, doc["every_call"])
-        if "errors" in doc:
-            errors = (name, doc["errors"])
+    raw_shapes, every_call, errors = _common_parts(docs)
     if errors is None:
         raise TranslationError("translations", "no file defines the `errors` table")
     parser = _Parser(raw_shapes)
@@ -348,6 +325,40 @@ def parse_documents(docs: list[tuple[str, dict[str, Any]]]) -> Translations:
     )
 
 
+_Sourced = tuple[str, Any]  # (file name, raw YAML value)
+
+
+def _common_parts(
+    docs: list[tuple[str, dict[str, Any]]],
+) -> tuple[dict[str, _Sourced], _Sourced | None, _Sourced | None]:
+    """The parts any file may hold, each defined once: shapes, every_call, errors."""
+    raw_shapes: dict[str, _Sourced] = {}
+    every_call: _Sourced | None = None
+    errors: _Sourced | None = None
+    for name, doc in docs:
+        allowed = _OPERATION_KEYS if "operation" in doc else _COMMON_KEYS
+        unknown = set(doc) - allowed
+        if unknown:
+            raise TranslationError(name, f"unknown top-level keys {sorted(unknown)}")
+        shapes = doc.get("shapes") or {}
+        if not isinstance(shapes, dict):
+            raise TranslationError(f"{name}: shapes", "expected a mapping of name: value rule")
+        for shape_name, shape in shapes.items():
+            if shape_name in raw_shapes:
+                raise TranslationError(
+                    f"{name}: shapes.{shape_name}", f"also defined in {raw_shapes[shape_name][0]}"
+                )
+            raw_shapes[shape_name] = (name, shape)
+        for key, slot in (("every_call", every_call), ("errors", errors)):
+            if key in doc and slot is not None:
+                raise TranslationError(f"{name}: {key}", f"also defined in {slot[0]}")
+        if "every_call" in doc:
+            every_call = (name, doc["every_call"])
+        if "errors" in doc:
+            errors = (name, doc["errors"])
+    return raw_shapes, every_call, errors
+
+
 def _operation(parser: _Parser, src: str, doc: dict[str, Any]) -> OperationRules:
     op = doc["operation"]
     if not isinstance(op, str):
@@ -361,21 +372,8 @@ def _operation(parser: _Parser, src: str, doc: dict[str, Any]) -> OperationRules
     if "local" in doc:
         if "request" in doc or "responses" in doc:
             raise TranslationError(src, "a `local` operation has no request or responses rules")
-        raw = doc["local"]
-        where = f"{src}: local"
-        if not isinstance(raw, dict) or set(raw) - {"status", "error", "headers"}:
-            raise TranslationError(where, "expected {status, error, headers}")
         return OperationRules(
-            op,
-            src,
-            None,
-            RequestRules(),
-            MappingProxyType({}),
-            LocalRule(
-                _status(raw.get("status"), f"{where}.status"),
-                _text(raw.get("error"), f"{where}.error"),
-                parser.fields(raw.get("headers"), f"{where}.headers", REQUEST_ROOTS),
-            ),
+            op, src, None, RequestRules(), MappingProxyType({}), _local(parser, src, doc["local"])
         )
     request = doc.get("request") or {}
     where = f"{src}: request"
@@ -389,10 +387,25 @@ def _operation(parser: _Parser, src: str, doc: dict[str, Any]) -> OperationRules
         if "body" in request
         else None,
     )
-    responses: dict[int, ResponseRule] = {}
-    raw_responses = doc.get("responses")
+    responses = _responses(parser, src, doc.get("responses"))
+    return OperationRules(op, src, str(doc["target"]), rules, responses, None)
+
+
+def _local(parser: _Parser, src: str, raw: Any) -> LocalRule:
+    where = f"{src}: local"
+    if not isinstance(raw, dict) or set(raw) - {"status", "error", "headers"}:
+        raise TranslationError(where, "expected {status, error, headers}")
+    return LocalRule(
+        _status(raw.get("status"), f"{where}.status"),
+        _text(raw.get("error"), f"{where}.error"),
+        parser.fields(raw.get("headers"), f"{where}.headers", REQUEST_ROOTS),
+    )
+
+
+def _responses(parser: _Parser, src: str, raw_responses: Any) -> Mapping[int, ResponseRule]:
     if not isinstance(raw_responses, dict) or not raw_responses:
         raise TranslationError(f"{src}: responses", "expected rules keyed by /v2 status")
+    responses: dict[int, ResponseRule] = {}
     for key, raw in raw_responses.items():
         w = f"{src}: responses.{key}"
         v2_status = _status(key, w)
@@ -403,7 +416,7 @@ def _operation(parser: _Parser, src: str, doc: dict[str, Any]) -> OperationRules
             parser.value(raw["body"], f"{w}.body", RESPONSE_ROOTS) if "body" in raw else None,
             parser.fields(raw.get("headers"), f"{w}.headers", RESPONSE_ROOTS),
         )
-    return OperationRules(op, src, str(doc["target"]), rules, MappingProxyType(responses), None)
+    return MappingProxyType(responses)
 
 
 def _error_table(src: str, raw: Any) -> ErrorTable:
