@@ -75,7 +75,7 @@ def build_admin_app(runtime: Runtime, shadow: ShadowRunner | None = None) -> web
         # What shadow comparison found (this worker's share under --workers); redacted.
         runner = shadow or ShadowRunner(runtime.metrics)
         noise = {op: runner.noise.noise_of(op) for op in runner.noise.noisy}
-        return _json(runner.book.describe(noise))
+        return _json({"version": runner.version, **runner.book.describe(noise)})
 
     async def readyz(request: web.Request) -> web.Response:
         reason = runtime.unready()

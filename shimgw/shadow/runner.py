@@ -122,13 +122,21 @@ def error_observed(error: GatewayError, rid: str, promised: frozenset[int]) -> O
 
 
 class ShadowRunner:
-    def __init__(self, metrics: Metrics, *, book: DiffBook | None = None) -> None:
-        self.book = book or DiffBook()
+    def __init__(self, metrics: Metrics) -> None:
+        self.book = DiffBook()
         self.noise = NoiseModel()
         self._comparisons, self._fields = shadow_metrics(metrics)
         self._waiting: deque[tuple[Seed, Observed]] = deque()
         self._running: set[asyncio.Task[None]] = set()
         self._closed = False
+        self.version: str | None = None  # the snapshot the book and the noise speak for
+
+    def _follow(self, snapshot: Snapshot) -> None:
+        """A new config or mapping starts a new book: earlier diffs and noise are stale."""
+        if snapshot.version != self.version:
+            self.book = DiffBook(snapshot.config.shadowing.samples)
+            self.noise = NoiseModel()
+            self.version = snapshot.version
 
     # --- deciding (on the request path: cheap, no I/O) ------------------------------------
 
@@ -158,6 +166,7 @@ class ShadowRunner:
     # --- after the client's answer --------------------------------------------------------
 
     def offer(self, seed: Seed, answer: Observed) -> None:
+        self._follow(seed.snapshot)
         limits = seed.snapshot.config.shadowing
         if self._closed or len(answer.body) > limits.max_body_bytes:
             self._count(seed.operation, Result.DROPPED)
@@ -236,6 +245,7 @@ class ShadowRunner:
         self.noise.learn(seed.operation, diff(table, primary, again))
 
     def _record(self, seed: Seed, verdict: Verdict, primary: Observed, shadow: Observed) -> None:
+        self._follow(seed.snapshot)
         self._count(seed.operation, verdict.result)
         for pointer in verdict.drift:
             self._fields.labels(seed.operation, pointer).inc()
