@@ -283,3 +283,28 @@ def test_diffs_command_says_one_line_when_the_admin_is_unreachable() -> None:
     assert run_diffs("http://127.0.0.1:9", "table", out, err) == 1
     assert err.getvalue().startswith("shimgw diffs: cannot read http://127.0.0.1:9/admin/diffs")
     assert run_diffs("file:///etc/passwd", "table", out, err) == 1 and not out.getvalue()
+
+
+async def test_a_reload_starts_a_new_book(
+    make_gateway: GatewayFactory, legacy: RunningLegacy, store: RunStore
+) -> None:
+    gateway = await make_gateway(
+        {"stable": 0},
+        upstreams=legacy_arm(legacy),
+        routing={"shadow": [rule(["getJob"], "stable")]},
+        shadowing={"noise_requests": 0},
+    )
+    await gateway.call("GET", "/api/v1/jobs/4")
+    await settled(gateway)
+    assert (await diffs(gateway))["operations"]["getJob"]["counts"]["differ"] == 1
+    runtime = gateway.service.runtime
+    config = dict(runtime.current.config.raw)
+    config["routing"] = {"shadow": [rule(["getJob"], "stable", ignore=["/owner"])]}
+    gateway.write_config(config)
+    assert await runtime.reload("test")
+    await gateway.call("GET", "/api/v1/jobs/4")
+    await settled(gateway)
+    doc = await diffs(gateway)
+    assert doc["version"] == runtime.current.version
+    assert doc["operations"]["getJob"]["counts"]["differ"] == 0  # earlier diffs were dropped
+    assert doc["operations"]["getJob"]["counts"]["match"] == 1 and doc["samples"] == []
