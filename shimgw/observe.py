@@ -82,6 +82,12 @@ def propagate_trace(
     """Write `traceparent` (and `tracestate`) for the upstream call via OpenTelemetry's
     W3C propagator: the recording span's context when tracing samples, else a hop of
     our own (new span id) in the caller's trace, or a new trace when there is none."""
+    if span is None and "traceparent" not in incoming:
+        # A new trace, written as the W3C propagator would (no state, not sampled) without
+        # building a span, a context and a setter per request.
+        trace_id, span_id = _IDS.generate_trace_id(), _IDS.generate_span_id()
+        carrier["traceparent"] = f"00-{trace_id:032x}-{span_id:016x}-00"
+        return
     if span is None:
         parent = trace.get_current_span(extract_context(incoming)).get_span_context()
         if parent.is_valid:

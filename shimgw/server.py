@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -412,7 +412,8 @@ def _translate(
             if mode == "enforce":
                 raise
             data = _lenient_decode(answer)
-    result = to_phase1(op.plan, snapshot.errors, parsed, replace(answer, data=data))
+    checked = V2Response(answer.status, answer.headers, answer.content_type, answer.body, data)
+    result = to_phase1(op.plan, snapshot.errors, parsed, checked)
     if memo is not None and key is not None and ex.violation is None:
         memo.put(key, result, key.cost(result))
     return result

@@ -12,6 +12,7 @@ from typing import Any
 
 from shimgw.messages import ABSENT
 from shimgw.translate import transforms as tf
+from shimgw.translate.codegen import FieldSpec, object_builder
 from shimgw.translate.nodes import (
     All,
     AnyOf,
@@ -175,7 +176,24 @@ def _compile_object(node: Obj) -> Evaluator:
         # blocks (notification.webhook.url) are omitted rather than sent empty.
         return out if out or not fields else ABSENT
 
-    return build
+    specs = tuple(
+        _field_spec(name, v, fn) for (name, v), (_, fn) in zip(node.fields, fields, strict=True)
+    )
+    return object_builder(specs, build)
+
+
+def _field_spec(name: str, value: Value, compiled: Evaluator) -> FieldSpec:
+    """How codegen.py may inline a field: `it.a` / `it.a.b` with plain transforms only."""
+    base, fns = value.base, tuple(_plain(s) for s in value.pipe)
+    if (
+        isinstance(base, From)
+        and base.root == "it"
+        and 1 <= len(base.path) <= 2
+        and all(fn is not None for fn in fns)
+    ):
+        plain = tuple(fn for fn in fns if fn is not None)
+        return FieldSpec(name, compiled, _compile_from(base), base.path, plain, value.default)
+    return FieldSpec(name, compiled, compiled, None)
 
 
 def _compile_concat(node: Concat) -> Evaluator:
