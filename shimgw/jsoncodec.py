@@ -9,24 +9,30 @@ The choice: exact end to end rather than a 400. An integer needs 20 or more
 digits to leave orjson's range, so a body without a run of 20 digits (all but
 a vanishing few) is read by orjson as before; one with such a run is read by
 the standard library, whose integers are exact. Writing tries orjson and falls
-back the same way. The cost on ordinary bodies is one byte scan.
+back the same way. The cost on ordinary bodies is one byte scan (translate + find).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
 # 20 digits in a row can be an integer orjson cannot hold (2**64 has 20 digits); fewer cannot.
-_LONG_DIGITS = re.compile(rb"[0-9]{20}")
+# The scan maps every digit to 1 and every other byte to 0, then looks for twenty 1s: two
+# passes in C. (`re.search(rb"[0-9]{20}")` took ~25 µs per KiB, more than orjson's parse.)
+_DIGIT_MAP = bytes(1 if 0x30 <= byte <= 0x39 else 0 for byte in range(256))
+_LONG_RUN = b"\x01" * 20
+
+
+def has_long_digit_run(data: bytes) -> bool:
+    return _LONG_RUN in data.translate(_DIGIT_MAP)
 
 
 def loads(data: bytes) -> Any:
     """Decode JSON; integers of any size stay exact. Raises `ValueError` on bad JSON."""
-    if _LONG_DIGITS.search(data) is None:
+    if not has_long_digit_run(data):
         return orjson.loads(data)
     try:
         text = data.decode("utf-8")

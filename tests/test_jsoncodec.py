@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -36,3 +37,19 @@ def test_bad_json_is_a_value_error(data: bytes) -> None:
 def test_unencodable_values_still_fail() -> None:
     with pytest.raises(TypeError):
         jsoncodec.dumps({"x": object()})
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"12345678901234567890", True),
+        (b'{"a":1234567890123456789}', False),  # 19 digits: orjson's range
+        (b'{"a":"x", "b": [1, 99999999999999999999]}', True),
+        (b"1234567890 1234567890", False),
+        (b"\xff" * 30 + b"0" * 20 + b"\x00", True),
+        (b"", False),
+    ],
+)
+def test_the_long_digit_scan_finds_exactly_runs_of_twenty(data: bytes, expected: bool) -> None:
+    assert jsoncodec.has_long_digit_run(data) is expected
+    assert jsoncodec.has_long_digit_run(data) is (re.search(rb"[0-9]{20}", data) is not None)
