@@ -16,12 +16,13 @@ class Variant:
     label: str  # the config, as the report states it
     yaml: str  # the YAML lines added to the default config
     src: str | None = None  # run the shimgw package found here (an A/B against other code)
+    mirror: bool = False  # a second arm `mirror` (same upstream, weight 0) for shadow calls
 
 
 def at_ref(variant: Variant, src: str) -> Variant:
     """The same config served by the code in another checkout (`--compare-with`)."""
     label = f"{variant.label}, code of {src}"
-    return Variant(f"{variant.name}@ref", label, variant.yaml, src)
+    return Variant(f"{variant.name}@ref", label, variant.yaml, src, variant.mirror)
 
 
 VARIANTS = {
@@ -30,13 +31,27 @@ VARIANTS = {
         Variant("default", "default config (access log on, memo on)", ""),
         Variant("no-memo", "default + `cache.max_bytes: 0` (memo off)", "cache: {max_bytes: 0}\n"),
         Variant("no-access", "default + `logging.access: false`", "logging: {access: false}\n"),
+        Variant(
+            "shadow-10",
+            "default + 10 % of getJob shadowed to a second /v2 arm and compared"
+            " (`routing.shadow: [{operations: [getJob], to: mirror, sample: 0.1}]`)",
+            "routing: {shadow: [{operations: [getJob], to: mirror, sample: 0.1}]}\n",
+            mirror=True,
+        ),
     )
 }
 
 
 def shimgw_config(variant: Variant, port: int, admin_port: int, upstream: str) -> str:
+    # The mirror is the same upstream under a second name: shadow calls cost the gateway
+    # (and that upstream) what a real second arm would.
+    arms = (
+        f'{{stable: {{url: "{upstream}", weight: 1}}, mirror: {{url: "{upstream}", weight: 0}}}}'
+        if variant.mirror
+        else f'{{stable: {{url: "{upstream}"}}}}'
+    )
     return (
         f"listen: {{host: 127.0.0.1, port: {port}}}\n"
-        f'upstreams: {{stable: {{url: "{upstream}"}}}}\n'
+        f"upstreams: {arms}\n"
         f"admin: {{host: 127.0.0.1, port: {admin_port}}}\n" + variant.yaml
     )

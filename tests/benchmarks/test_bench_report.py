@@ -71,6 +71,7 @@ def test_each_variant_is_a_valid_config_changing_one_key(tmp_path: Path) -> None
         assert config.logging.access is (variant.name != "no-access")
         assert config.logging.level == "info"
         assert (config.cache.max_bytes == 0) is (variant.name == "no-memo")
+        assert bool(config.routing.shadow) is (variant.name == "shadow-10")
 
 
 def test_nginx_config_keeps_every_token_under_its_4_kib_limit(tmp_path: Path) -> None:
