@@ -82,6 +82,12 @@ class UpstreamContractViolation(UpstreamError):
     """The orchestrator answered, but the answer breaks phase2.yaml."""
 
 
+class AnswerContractViolation(GatewayError):
+    """The gateway's own Phase 1 answer breaks phase1.yaml (wirecheck.py): 502, never sent."""
+
+    status = 502
+
+
 class UpstreamBusy(GatewayError):
     """The upstream's connection and queue caps are full (qos.py): retry shortly.
 

@@ -130,8 +130,9 @@ class Metrics:
         )
         self.violations = Counter(
             "shimgw_contract_violations",
-            "Contract violations seen, by side.",
-            ["contract", "operation"],
+            "Contract violations by contract, operation and direction (received: an upstream's "
+            "answer broke it; sent: the gateway's own Phase 1 answer would have).",
+            ["contract", "operation", "direction"],
             registry=r,
         )
         self.reloads = Counter(

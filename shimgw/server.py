@@ -39,6 +39,7 @@ from shimgw.accesslog import AccessLog
 from shimgw.answer_cache import AnswerKey
 from shimgw.decoding import is_identity
 from shimgw.errors import (
+    AnswerContractViolation,
     BadRequest,
     BodyTimeout,
     GatewayError,
@@ -64,6 +65,7 @@ from shimgw.runtime import Runtime
 from shimgw.shadow.runner import Seed, ShadowRunner, observed
 from shimgw.snapshot import LocalOperation, ProxyOperation, Snapshot
 from shimgw.translate.engine import answer_locally, to_phase1, to_v2
+from shimgw.wirecheck import check_sent, excerpt
 
 log = logging.getLogger("shimgw")
 SHADOW_SEED = web.RequestKey("shadow_seed", Seed)  # set when this call is to be shadowed
@@ -128,6 +130,7 @@ class Exchange:
     upstream_errors: list[str] = field(default_factory=list)  # kinds for the error metric
     violation: UpstreamContractViolation | None = None
     contract: str = "phase2"  # which contract `violation` broke (phase1: a legacy answer)
+    sent_violation: AnswerContractViolation | None = None  # our own answer broke phase1.yaml
 
 
 def error_response(error: GatewayError, rid: str) -> web.Response:
@@ -293,8 +296,14 @@ class Gateway:
             self.runtime.record(ex.upstream, ex.upstream_seconds, failed=ex.upstream_failed)
         for kind in ex.upstream_errors:
             self.metrics.upstream_errors.labels(ex.upstream, kind).inc()
+        if ex.sent_violation is not None:
+            self.metrics.violations.labels("phase1", ex.operation, "sent").inc()
+            if outcome is not ex.sent_violation:
+                _warn(
+                    "phase1 contract violation (report mode)", ex, error=ex.sent_violation.message
+                )
         if ex.violation is not None:
-            self.metrics.violations.labels(ex.contract, ex.operation).inc()
+            self.metrics.violations.labels(ex.contract, ex.operation, "received").inc()
             if outcome is not ex.violation:  # report mode: answered anyway, but said
                 _warn("contract violation (report mode)", ex, error=ex.violation.message)
         response = _respond(ex, outcome)
@@ -414,6 +423,22 @@ def _translate(
             data = _lenient_decode(answer)
     checked = V2Response(answer.status, answer.headers, answer.content_type, answer.body, data)
     result = to_phase1(op.plan, snapshot.errors, parsed, checked)
+    if op.reply_check is not None and mode != "off":
+        try:
+            check_sent(op.reply_check, result, ex.rid)
+        except AnswerContractViolation as violation:
+            ex.sent_violation = violation
+            # Both sides, bounded; bodies only (credentials travel in headers, never logged).
+            _warn(
+                "phase1 contract violation (sent)",
+                ex,
+                error=violation.message,
+                phase1_answer=excerpt(result.body),
+                v2_answer=excerpt(answer.body),
+            )
+            if mode == "enforce":
+                raise
+            return result
     if memo is not None and key is not None and ex.violation is None:
         memo.put(key, result, key.cost(result))
     return result

@@ -57,6 +57,7 @@ class ProxyOperation:
     call_check: Phase2RequestCheck
     answer_check: ResponseCheck
     answers: AnswerCache | None = None  # None: not memoised (see answer_cache.py)
+    reply_check: ResponseCheck | None = None  # phase1.yaml's answers (wirecheck.py)
 
 
 Operation = LocalOperation | ProxyOperation
@@ -202,4 +203,5 @@ def _operation(
         call_check=phase2_request_check(phase2, target, sources),
         answer_check=response_check(phase2, target),
         answers=memo if plan.memoisable else None,
+        reply_check=response_check(phase1, phase1.operations[plan.operation]),
     )

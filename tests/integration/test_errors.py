@@ -223,7 +223,7 @@ async def test_report_mode_logs_and_serves(make_gateway: GatewayFactory, store: 
     answer = await gateway.call("GET", "/api/v1/jobs/1")
     assert answer.status == 200 and answer.json["job_id"] == 1
     runtime = gateway.service.runtime
-    assert runtime.metrics.violations.labels("phase2", "getJob")._value.get() == 1
+    assert runtime.metrics.violations.labels("phase2", "getJob", "received")._value.get() == 1
     window = runtime.rollback.windows["stable"]
     assert (window.total, window.errors) == (1, 1)  # one answer, counted once, as an error
 

@@ -124,7 +124,10 @@ async def test_legacy_answers_are_checked_against_phase1(
     if mode == "report":
         assert answer.body == b'{"job_id":"one"}'  # returned as it is, counted
     _, metrics = await admin_get(gateway, "/metrics")
-    assert 'shimgw_contract_violations_total{contract="phase1",operation="getJob"} 1.0' in metrics
+    assert (
+        'shimgw_contract_violations_total{contract="phase1",direction="received",'
+        'operation="getJob"} 1.0'
+    ) in metrics
 
 
 async def admin_get(gateway: Gateway, path: str) -> tuple[int, Any]:

@@ -1,0 +1,109 @@
+"""The on-the-wire check's price per getJob: CPU µs of the check against the whole request.
+
+`make bench` runs this after the load runs. In-process it times, on the bundled
+snapshot and the benchmark's canned Run (~600 bytes), the three per-answer steps
+of a getJob that reaches the orchestrator: the /v2 answer check, `to_phase1`,
+and the Phase 1 check of the gateway's own answer (`wirecheck.check_sent`). The
+whole request's CPU is the load run's `cpu_us_per_req` for getJob (the gateway
+process's CPU over the requests it answered), read from the report `make bench`
+just wrote; the check's share of it is the figure to keep under 3 %. With the
+memo on, a repeated answer skips both checks (it was checked when stored), so
+the memo-off row is the worst case.
+
+    python -m benchmarks.wirecost [--report benchmarks/results/report.json] [--n 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.upstream import run_bytes
+from shimgw.config import parse_config
+from shimgw.messages import ParsedRequest, V2Response
+from shimgw.snapshot import ProxyOperation, build_snapshot
+from shimgw.translate.engine import to_phase1
+from shimgw.wirecheck import check_sent
+
+REPORT = Path(__file__).resolve().parent / "results" / "report.json"
+TARGET_SHARE = 0.03
+
+
+def cpu_us(fn: Callable[[], Any], n: int) -> float:
+    """CPU µs per call, best of three batches (the least disturbed one)."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        for _ in range(n):
+            fn()
+        best = min(best, (time.process_time() - started) / n * 1e6)
+    return best
+
+
+def parts(n: int) -> dict[str, float]:
+    config = parse_config({"upstreams": {"stable": {"url": "http://127.0.0.1:9"}}}, base=Path())
+    snapshot = build_snapshot(config)
+    op = snapshot.operations["getJob"]
+    assert isinstance(op, ProxyOperation) and op.reply_check is not None
+    body = run_bytes(42)
+    parsed = ParsedRequest("getJob", {"job_id": 42}, {}, {"x-api-key": "k"})
+    data = op.answer_check.check(200, {}, "application/json", body)
+    answer = V2Response(200, {}, "application/json", body, data)
+    result = to_phase1(op.plan, snapshot.errors, parsed, answer)
+    reply_check = op.reply_check
+    return {
+        "v2_answer_check_us": cpu_us(
+            lambda: op.answer_check.check(200, {}, "application/json", body), n
+        ),
+        "to_phase1_us": cpu_us(lambda: to_phase1(op.plan, snapshot.errors, parsed, answer), n),
+        "wire_check_us": cpu_us(lambda: check_sent(reply_check, result, "rid"), n),
+    }
+
+
+def request_cpu(report: Path) -> dict[str, float]:
+    """getJob's CPU µs per request by shimgw variant, at the report's table concurrency."""
+    if not report.exists():
+        return {}
+    result = json.loads(report.read_text())
+    out: dict[str, float] = {}
+    for row in result.get("rows", []):
+        if row.get("scenario") != "getJob":
+            continue
+        for name, figures in row.get("proxies", {}).items():
+            cpu = figures.get("cpu_us_per_req")
+            if cpu and name in result["meta"].get("variants", {}):
+                out[f"{name} c={row['concurrency']}"] = cpu
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.wirecost", description=__doc__)
+    p.add_argument("--report", type=Path, default=REPORT)
+    p.add_argument("--n", type=int, default=20_000)
+    a = p.parse_args(argv)
+    measured = parts(a.n)
+    for name, us in measured.items():
+        print(f"{name:<20} {us:7.2f} µs")
+    wire = measured["wire_check_us"]
+    whole = request_cpu(a.report)
+    if not whole:
+        print(f"no getJob rows in {a.report}: run `make bench` for the whole-request CPU")
+    for variant, cpu in whole.items():
+        share = wire / cpu
+        verdict = "met" if share < TARGET_SHARE else "NOT met"
+        print(
+            f"getJob {variant:<18} request {cpu:6.0f} µs CPU, wire check {share:6.2%} "
+            f"(target < {TARGET_SHARE:.0%}: {verdict})"
+        )
+    (a.report.parent / "wirecost.json").write_text(
+        json.dumps({"parts_us": measured, "request_cpu_us": whole}, indent=2)
+    ) if a.report.parent.exists() else None
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

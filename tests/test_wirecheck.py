@@ -1,0 +1,111 @@
+"""The on-the-wire check: the gateway's own Phase 1 answer is held to phase1.yaml before it
+leaves. Exercised with a translation the static check would refuse (run-0 let through), so
+the last line of defence is the only one left; real snapshot, handler functions, no sockets."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+
+from shimgw import resources
+from shimgw.config import parse_config
+from shimgw.errors import AnswerContractViolation
+from shimgw.messages import ParsedRequest, V2Response
+from shimgw.runtime import Runtime
+from shimgw.server import Exchange, Gateway, _translate
+from shimgw.snapshot import ProxyOperation, Snapshot, build_snapshot, load_sources
+from shimgw.translate.walker import Report
+
+RUN = {
+    "id": "run-0",
+    "displayName": "n",
+    "plugin": {"id": "spark", "version": "1"},
+    "state": "RUNNING",
+    "priority": 50,
+    "labels": {"owner": "o"},
+    "tags": [],
+    "parameters": {},
+    "createTime": "2024-01-01T00:00:00Z",
+    "updateTime": "2024-01-01T00:00:00Z",
+    "etag": "e",
+}
+
+
+def drifted_snapshot(tmp_path: Path, mode: str) -> Snapshot:
+    folder = tmp_path / "translations"
+    shutil.copytree(resources.translations_dir(), folder)
+    common = yaml.safe_load((folder / "_common.yaml").read_text())
+    common["shapes"]["job"]["object"]["job_id"]["pipe"].pop()  # no `within`: run-0 → 0
+    (folder / "_common.yaml").write_text(yaml.safe_dump(common))
+    config = parse_config(
+        {
+            "upstreams": {"stable": {"url": "http://127.0.0.1:9"}},
+            "translations": str(folder),
+            "validation": {"responses": mode},
+        },
+        base=tmp_path,
+    )
+    sources = load_sources(config)
+    assert sources.report.problems  # the static check would refuse it: skip it on purpose
+    return build_snapshot(config, sources=dataclasses.replace(sources, report=Report()))
+
+
+def get_job(snapshot: Snapshot, run: dict[str, Any]) -> tuple[Any, Exchange]:
+    op = snapshot.operations["getJob"]
+    assert isinstance(op, ProxyOperation)
+    body = orjson.dumps(run)
+    answer = V2Response(200, {}, "application/json", body)
+    ex = Exchange("rid-1", "GET", "/api/v1/jobs/1", 0.0, operation="getJob", upstream="stable")
+    parsed = ParsedRequest("getJob", {"job_id": 1}, {}, {})
+    try:
+        return _translate(snapshot, op, parsed, answer, ex), ex
+    except AnswerContractViolation as violation:
+        return violation, ex
+
+
+def test_enforce_answers_502_naming_the_field_logs_both_sides_and_counts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    snapshot = drifted_snapshot(tmp_path, "enforce")
+    gateway = Gateway(Runtime(snapshot))
+    with caplog.at_level(logging.WARNING, logger="shimgw"):
+        outcome, ex = get_job(snapshot, RUN)
+        response = gateway._finish(snapshot, ex, outcome)
+    assert response.status == 502
+    assert isinstance(response.body, bytes)
+    body = orjson.loads(response.body)
+    assert body["code"] == 502 and body["request_id"] == "rid-1"
+    assert "body.job_id" in body["error"] and "minimum of 1" in body["error"]
+    assert gateway.metrics.violations.labels("phase1", "getJob", "sent")._value.get() == 1
+    logged = [r for r in caplog.records if r.getMessage() == "phase1 contract violation (sent)"]
+    fields = logged[0].__dict__["fields"]
+    assert '"job_id":0' in fields["phase1_answer"] and '"id":"run-0"' in fields["v2_answer"]
+
+
+def test_report_passes_the_answer_but_counts_it(tmp_path: Path) -> None:
+    snapshot = drifted_snapshot(tmp_path, "report")
+    gateway = Gateway(Runtime(snapshot))
+    outcome, ex = get_job(snapshot, RUN)
+    response = gateway._finish(snapshot, ex, outcome)
+    assert response.status == 200 and isinstance(response.body, bytes)
+    assert orjson.loads(response.body)["job_id"] == 0
+    assert gateway.metrics.violations.labels("phase1", "getJob", "sent")._value.get() == 1
+
+
+def test_off_skips_the_check(tmp_path: Path) -> None:
+    snapshot = drifted_snapshot(tmp_path, "off")
+    outcome, ex = get_job(snapshot, RUN)
+    assert ex.sent_violation is None and outcome.status == 200
+
+
+def test_a_good_answer_passes_and_is_memoised(tmp_path: Path) -> None:
+    snapshot = drifted_snapshot(tmp_path, "enforce")
+    outcome, ex = get_job(snapshot, {**RUN, "id": "run-5"})
+    assert ex.sent_violation is None and orjson.loads(outcome.body)["job_id"] == 5
