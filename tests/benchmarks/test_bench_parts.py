@@ -121,3 +121,30 @@ async def test_bundled_client_against_the_fake_upstream() -> None:
     assert result.requests > 0
     assert result.errors == 0
     assert result.p50_ms <= result.p99_ms
+
+
+def test_wirecost_times_the_parts_and_reads_getjob_cpu_from_a_report(tmp_path: Path) -> None:
+    from benchmarks import wirecost
+
+    parts = wirecost.parts(20)
+    assert set(parts) == {"v2_answer_check_us", "to_phase1_us", "wire_check_us"}
+    assert all(us > 0 for us in parts.values())
+    report = tmp_path / "report.json"
+    report.write_text(
+        orjson.dumps(
+            {
+                "meta": {"variants": {"no-memo": "memo off"}},
+                "rows": [
+                    {"scenario": "getJob", "concurrency": 32, "proxies": {
+                        "naive": {"cpu_us_per_req": 100.0},
+                        "no-memo": {"cpu_us_per_req": 200.0},
+                    }},
+                    {"scenario": "listJobs", "concurrency": 32, "proxies": {
+                        "no-memo": {"cpu_us_per_req": 900.0},
+                    }},
+                ],
+            }
+        ).decode()
+    )  # fmt: skip
+    assert wirecost.request_cpu(report) == {"no-memo c=32": 200.0}
+    assert wirecost.request_cpu(tmp_path / "missing.json") == {}

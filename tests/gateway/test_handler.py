@@ -205,9 +205,8 @@ async def test_outcome(
         k for k in kinds if h.metric("shimgw_upstream_errors_total", upstream="stable", kind=k)
     }
     assert counted == ({case.upstream_error} if case.upstream_error else set())
-    assert h.metric("shimgw_contract_violations_total", contract="phase2", operation="getJob") == (
-        case.violations
-    )
+    received = {"contract": "phase2", "operation": "getJob", "direction": "received"}
+    assert h.metric("shimgw_contract_violations_total", **received) == case.violations
     upstream = "-" if case.reply is None else "stable"
     assert (
         h.metric(
