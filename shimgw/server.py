@@ -297,11 +297,8 @@ class Gateway:
         for kind in ex.upstream_errors:
             self.metrics.upstream_errors.labels(ex.upstream, kind).inc()
         if ex.sent_violation is not None:
+            # Logged where it was found, with both sides' bodies (_translate): counted here.
             self.metrics.violations.labels("phase1", ex.operation, "sent").inc()
-            if outcome is not ex.sent_violation:
-                _warn(
-                    "phase1 contract violation (report mode)", ex, error=ex.sent_violation.message
-                )
         if ex.violation is not None:
             self.metrics.violations.labels(ex.contract, ex.operation, "received").inc()
             if outcome is not ex.violation:  # report mode: answered anyway, but said
@@ -335,7 +332,9 @@ def _respond(ex: Exchange, outcome: Outcome) -> web.Response:
     if ex.promised is not None and error.status not in ex.promised:
         # A Phase 1 client is never sent a status its operation does not list.
         error = InternalError(error.message)
-    if isinstance(error, UpstreamError | UpstreamTimeout) or error.status >= 500:
+    if isinstance(error, AnswerContractViolation):
+        pass  # the gateway's own answer: logged with both sides where it was found
+    elif isinstance(error, UpstreamError | UpstreamTimeout) or error.status >= 500:
         _warn("upstream failure", ex, status=error.status, error=error.message)
     return error_response(error, ex.rid)
 
