@@ -567,7 +567,8 @@ class Config:
             raise ConfigError("admin.port", "must differ from listen.port")
         if self.upstream_transport == "fast":
             for name, up in self.upstreams.items():
-                if not up.url.startswith("http://"):
+                # A legacy arm always goes through aiohttp's client (legacy_arm.py).
+                if not up.url.startswith("http://") and up.protocol != "phase1":
                     raise ConfigError(
                         f"upstreams.{name}.url",
                         "https needs `upstream_transport: aiohttp`"

@@ -250,7 +250,9 @@ async def _answer(
             await asyncio.sleep(fault.delay)
         elif fault.status is not None:
             body = fault.body if fault.body is not None else b"injected fault"
-            return web.Response(status=fault.status, body=body, headers=fault.headers)
+            response = web.Response(status=fault.status, body=body, headers=fault.headers)
+            response.content_type = fault.content_type
+            return response
     return await handler(request)
 
 

@@ -168,7 +168,8 @@ class ShadowRunner:
     def offer(self, seed: Seed, answer: Observed) -> None:
         self._follow(seed.snapshot)
         limits = seed.snapshot.config.shadowing
-        if self._closed or len(answer.body) > limits.max_body_bytes:
+        too_big = max(len(answer.body), len(seed.body)) > limits.max_body_bytes
+        if self._closed or too_big:
             self._count(seed.operation, Result.DROPPED)
         elif len(self._running) < limits.concurrency:
             self._start(seed, answer)

@@ -104,6 +104,26 @@ async def test_pass_through_of_bodies_errors_and_every_status(
     assert unauthorised.status == 401
 
 
+async def test_legacy_answer_headers_pass_through(
+    make_gateway: GatewayFactory, legacy: RunningLegacy, legacy_store: LegacyStore
+) -> None:
+    gateway = await make_gateway({"stable": 0}, upstreams=with_legacy(legacy, 1))
+    body = b'{"error":"slow down","code":429,"request_id":"r-429"}'
+    legacy_store.inject(
+        Fault(
+            operation="getJob",
+            status=429,
+            body=body,
+            content_type="application/json",
+            headers={"Retry-After": "7", "X-Legacy-Extra": "kept", "Connection": "close"},
+        )
+    )
+    answer = await gateway.call("GET", "/api/v1/jobs/1", headers={"X-Request-ID": "r-429"})
+    assert (answer.status, answer.body) == (429, body)
+    assert answer.header("Retry-After") == "7" and answer.header("X-Legacy-Extra") == "kept"
+    assert answer.header("Connection") != "close"  # hop-by-hop: the legacy hop's, not ours
+
+
 @pytest.mark.parametrize(("mode", "status"), [("enforce", 502), ("report", 200)])
 async def test_legacy_answers_are_checked_against_phase1(
     make_gateway: GatewayFactory,

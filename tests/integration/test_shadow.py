@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
-from gwsupport import Gateway, GatewayFactory
+from gwsupport import ADMIN_TOKEN, Gateway, GatewayFactory
 
 from shimgw.diffscmd import run_diffs
 from shimgw.reference import Fault, RunStore
@@ -269,6 +269,10 @@ async def test_unsafe_calls_are_shadowed_only_to_a_shadow_only_arm(
     await gateway.call("POST", "/api/v1/jobs/1/cancel")
     await settled(gateway)
     assert not [s for s in legacy_store.seen if s.operation == "cancelJob"]
+    forced = {"X-Shimgw-Upstream": "mirror", "X-Shimgw-Admin-Token": ADMIN_TOKEN}
+    before = len(legacy_store.seen)
+    await gateway.call("GET", "/api/v1/engines", headers=forced)
+    assert len(legacy_store.seen) == before  # not even a forced arm reaches a shadow_only one
     doc = await diffs(gateway)
     assert "pw@" not in orjson.dumps(doc).decode()  # URL credentials redacted in samples
 
