@@ -24,7 +24,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 check: $(STAMP)
-	$(BIN)/shimgw check --generate 25
+	$(BIN)/shimgw check --generate 10
 
 unit: $(STAMP)
 	$(BIN)/pytest -q

@@ -45,6 +45,7 @@ from shimgw.errors import (
     GatewayError,
     InternalError,
     PayloadTooLarge,
+    TranslatedError,
     UpstreamBusy,
     UpstreamContractViolation,
     UpstreamError,
@@ -65,7 +66,7 @@ from shimgw.runtime import Runtime
 from shimgw.shadow.runner import Seed, ShadowRunner, observed
 from shimgw.snapshot import LocalOperation, ProxyOperation, Snapshot
 from shimgw.translate.engine import answer_locally, to_phase1, to_v2
-from shimgw.wirecheck import check_sent, excerpt
+from shimgw.wirecheck import check_sent, error_answer, excerpt
 
 log = logging.getLogger("shimgw")
 SHADOW_SEED = web.RequestKey("shadow_seed", Seed)  # set when this call is to be shadowed
@@ -421,26 +422,46 @@ def _translate(
                 raise
             data = _lenient_decode(answer)
     checked = V2Response(answer.status, answer.headers, answer.content_type, answer.body, data)
-    result = to_phase1(op.plan, snapshot.errors, parsed, checked)
-    if op.reply_check is not None and mode != "off":
-        try:
-            check_sent(op.reply_check, result, ex.rid)
-        except AnswerContractViolation as violation:
-            ex.sent_violation = violation
-            # Both sides, bounded; bodies only (credentials travel in headers, never logged).
-            _warn(
-                "phase1 contract violation (sent)",
-                ex,
-                error=violation.message,
-                phase1_answer=excerpt(result.body),
-                v2_answer=excerpt(answer.body),
-            )
-            if mode == "enforce":
-                raise
-            return result
+    try:
+        result = to_phase1(op.plan, snapshot.errors, parsed, checked)
+    except TranslatedError as error:  # a /v2 error through the status table: its answer too
+        if op.reply_check is not None and mode != "off":
+            promised = op.plan.promised
+            sent = error_answer(error.status, error.message, error.headers, ex.rid, promised)
+            _check_sent(op, sent, answer, ex, mode)
+        raise
+    if (
+        op.reply_check is not None
+        and mode != "off"
+        and not _check_sent(op, result, answer, ex, mode)
+    ):
+        return result  # report mode: passed on, but not memoised
     if memo is not None and key is not None and ex.violation is None:
         memo.put(key, result, key.cost(result))
     return result
+
+
+def _check_sent(
+    op: ProxyOperation, sent: Phase1Response, answer: V2Response, ex: Exchange, mode: str
+) -> bool:
+    """Whether `sent` keeps phase1.yaml; a break is logged with both sides' bodies (bounded;
+    credentials travel in headers, which are never logged) and raised in enforce mode."""
+    assert op.reply_check is not None
+    try:
+        check_sent(op.reply_check, sent, ex.rid)
+    except AnswerContractViolation as violation:
+        ex.sent_violation = violation
+        _warn(
+            "phase1 contract violation (sent)",
+            ex,
+            error=violation.message,
+            phase1_answer=excerpt(sent.body),
+            v2_answer=excerpt(answer.body),
+        )
+        if mode == "enforce":
+            raise
+        return False
+    return True
 
 
 def _memo_key(

@@ -9,11 +9,17 @@ error body naming the field (`validation.responses: enforce`), or is only logged
 and counted (`report`); `off` skips the check. Answers served from the memo were
 checked when they were stored.
 
+Error answers made from /v2 errors (the status table) are checked the same way
+(`error_answer` builds the body the edge will send): a 429 must keep Retry-After.
+
 Sans-IO: it takes a `Phase1Response` and a compiled `ResponseCheck`, nothing else.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from shimgw import jsoncodec
 from shimgw.contracts.validators import ResponseCheck
 from shimgw.errors import AnswerContractViolation, UpstreamContractViolation
 from shimgw.messages import Phase1Response
@@ -32,6 +38,16 @@ def check_sent(check: ResponseCheck, result: Phase1Response, rid: str) -> None:
         raise AnswerContractViolation(
             f"the gateway's answer would break phase1.yaml: {exc.message}"
         ) from exc
+
+
+def error_answer(
+    status: int, message: str, headers: Mapping[str, str], rid: str, promised: frozenset[int]
+) -> Phase1Response:
+    """The Phase 1 error answer the edge will write for a translated /v2 error (a status the
+    operation does not promise becomes 502, as the edge does), for `check_sent`."""
+    code = status if status in promised else 502
+    body = jsoncodec.dumps({"error": message, "code": code, "request_id": rid})
+    return Phase1Response(code, body, "application/json", tuple(headers.items()))
 
 
 def excerpt(body: bytes) -> str:

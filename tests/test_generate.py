@@ -35,7 +35,7 @@ def test_run_0_is_found_and_shrunk_when_the_rule_lets_it_through() -> None:
     sources = dataclasses.replace(
         load_sources(None), translations=parse_documents(list(docs.items()))
     )
-    problems, _ = generate_all(sources, 30, 0)
+    problems, _ = generate_all(sources, 15, 0)
     assert len(problems) == 1
     line = str(problems[0])
     assert line.startswith("getJob (generated answer): the Phase 1 answer breaks phase1.yaml:")

@@ -110,3 +110,26 @@ def test_a_good_answer_passes_and_is_memoised(tmp_path: Path) -> None:
     snapshot = drifted_snapshot(tmp_path, "enforce")
     outcome, ex = get_job(snapshot, {**RUN, "id": "run-5"})
     assert ex.sent_violation is None and orjson.loads(outcome.body)["job_id"] == 5
+
+
+def test_error_answers_from_the_status_table_are_checked_too(tmp_path: Path) -> None:
+    folder = tmp_path / "translations"
+    shutil.copytree(resources.translations_dir(), folder)
+    common = yaml.safe_load((folder / "_common.yaml").read_text())
+    common["errors"]["keep_headers"][429] = []  # Retry-After dropped: Phase 1 429 requires it
+    (folder / "_common.yaml").write_text(yaml.safe_dump(common))
+    config = parse_config(
+        {"upstreams": {"stable": {"url": "http://127.0.0.1:9"}}, "translations": str(folder)},
+        base=tmp_path,
+    )
+    sources = load_sources(config)
+    assert sources.report.problems  # the static check would refuse this too
+    snapshot = build_snapshot(config, sources=dataclasses.replace(sources, report=Report()))
+    op = snapshot.operations["getJob"]
+    assert isinstance(op, ProxyOperation)
+    problem = b'{"type":"about:blank","title":"Too Many Requests","status":429}'
+    answer = V2Response(429, {"retry-after": "3"}, "application/problem+json", problem)
+    ex = Exchange("rid-2", "GET", "/api/v1/jobs/1", 0.0, operation="getJob", upstream="stable")
+    parsed = ParsedRequest("getJob", {"job_id": 1}, {}, {})
+    with pytest.raises(AnswerContractViolation, match="Retry-After"):
+        _translate(snapshot, op, parsed, answer, ex)
