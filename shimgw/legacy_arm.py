@@ -28,6 +28,7 @@ from shimgw.errors import UpstreamContractViolation, UpstreamTimeout, UpstreamUn
 from shimgw.httpio import over_limit, read_capped
 from shimgw.messages import Phase1Response, V2Request, V2Response
 from shimgw.orchestrator import Limits
+from shimgw.qos import UpstreamGate
 
 if TYPE_CHECKING:  # the snapshot's module imports this one (through the runtime)
     from shimgw.snapshot import Snapshot
@@ -93,6 +94,10 @@ class Phase1Upstream:
     def __init__(self, name: str, url: str, limits: Limits) -> None:
         self.name, self.url, self.limits = name, url, limits
         self._session: aiohttp.ClientSession | None = None
+        # The same back-pressure as an orchestrator's (qos.py): in-flight cap, short queue.
+        self.gate = UpstreamGate(
+            name, limit=limits.max_connections, queue=limits.max_queue, wait=limits.connect_timeout
+        )
 
     def same_as(self, url: str, limits: Limits) -> bool:
         return (self.url, self.limits) == (url, limits)
@@ -117,6 +122,7 @@ class Phase1Upstream:
         """The legacy answer, raw (V2Response is the gateway's plain "HTTP answer" type)."""
         headers = CIMultiDict(self.limits.headers)
         headers.extend(call.headers)
+        await self.gate.acquire()  # UpstreamBusy past the cap and the queue
         try:
             async with self._open().request(
                 call.method,
@@ -142,6 +148,8 @@ class Phase1Upstream:
             raise UpstreamUnavailable(
                 f"legacy backend ({self.name}) unreachable: {type(exc).__name__}"
             ) from exc
+        finally:
+            self.gate.release()
 
     async def send(self, request: V2Request, headers: Mapping[str, str]) -> V2Response:
         """Only the health probe is a /v2 call a legacy backend can stand in for."""

@@ -266,7 +266,11 @@ class Gateway:
             if snapshot.cutover.rules:
                 self._seed_shadow(request, snapshot, ex, parsed, body)
             call_extra = {"X-Request-ID": ex.rid, **extra}
-            return await _pass_through(snapshot, upstream, request, body, call_extra, ex)
+            try:
+                return await _pass_through(snapshot, upstream, request, body, call_extra, ex)
+            except UpstreamBusy as busy:  # as for an orchestrator: the operation's own 503
+                ex.upstream_errors.append("busy")
+                return to_phase1(op.plan, snapshot.errors, parsed, busy_answer(busy))
         call = to_v2(op.plan, parsed, extra)
         op.call_check.check(call)
         ex.upstream = arm

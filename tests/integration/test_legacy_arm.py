@@ -267,3 +267,20 @@ async def test_probes_ask_the_legacy_status_endpoint(
 ) -> None:
     await make_gateway({"stable": 1}, upstreams=with_legacy(legacy, 0))
     assert any(s.path == "/api/v1/status" for s in legacy_store.seen)
+
+
+async def test_legacy_arm_has_the_same_back_pressure(
+    make_gateway: GatewayFactory, legacy: RunningLegacy, legacy_store: LegacyStore
+) -> None:
+    gateway = await make_gateway(
+        {"stable": 0}, upstreams=with_legacy(legacy, 1, max_connections=1, max_queue=0)
+    )
+    legacy_store.inject(Fault(operation="getJob", delay=1.0))
+    slow = asyncio.create_task(gateway.call("GET", "/api/v1/jobs/1"))
+    for _ in range(100):  # until the slow call holds the one slot
+        if any(s.operation == "getJob" for s in legacy_store.seen):
+            break
+        await asyncio.sleep(0.01)
+    busy = await gateway.call("GET", "/api/v1/jobs/2")
+    assert busy.status == 503 and busy.header("Retry-After") == "1"
+    assert (await slow).status == 200
