@@ -32,21 +32,41 @@ def _token(request: web.Request) -> str | None:
 
 
 def build_admin_app(runtime: Runtime, shadow: ShadowRunner | None = None) -> web.Application:
-    def guarded(request: web.Request) -> web.Response | None:
-        if runtime.admin_ok(_token(request)):
+    admin = _Admin(runtime, shadow or ShadowRunner(runtime.metrics))
+    app = web.Application()
+    app.router.add_get("/admin/diffs", admin.diffs)
+    app.router.add_get("/admin/status", admin.status)
+    app.router.add_get("/admin/config", admin.config)
+    app.router.add_post("/admin/reload", admin.reload)
+    app.router.add_post("/admin/rollback/reset", admin.reset_rollback)
+    app.router.add_get("/metrics", admin.metrics)
+    app.router.add_get("/healthz", admin.healthz)
+    app.router.add_get("/readyz", admin.readyz)
+    return app
+
+
+class _Admin:
+    """The admin handlers: reads are open, mutations check the token first."""
+
+    def __init__(self, runtime: Runtime, shadow: ShadowRunner) -> None:
+        self.runtime, self.shadow = runtime, shadow
+
+    def _refused(self, request: web.Request) -> web.Response | None:
+        if self.runtime.admin_ok(_token(request)):
             return None
         return _json({"error": "admin token required"}, 401)
 
-    async def status(request: web.Request) -> web.Response:
-        return _json(runtime.status())
+    async def status(self, request: web.Request) -> web.Response:
+        return _json(self.runtime.status())
 
-    async def config(request: web.Request) -> web.Response:
-        return _json(runtime.describe())
+    async def config(self, request: web.Request) -> web.Response:
+        return _json(self.runtime.describe())
 
-    async def reload(request: web.Request) -> web.Response:
-        refused = guarded(request)
+    async def reload(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
         if refused is not None:
             return refused
+        runtime = self.runtime
         ok = await runtime.reload("admin")
         body = {
             "reloaded": ok,
@@ -55,41 +75,29 @@ def build_admin_app(runtime: Runtime, shadow: ShadowRunner | None = None) -> web
         }
         return _json(body, 200 if ok else 422)
 
-    async def reset_rollback(request: web.Request) -> web.Response:
-        refused = guarded(request)
+    async def reset_rollback(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
         if refused is not None:
             return refused
-        runtime.reset_rollback()
-        return _json(runtime.status())
+        self.runtime.reset_rollback()
+        return _json(self.runtime.status())
 
-    async def metrics(request: web.Request) -> web.Response:
-        response = web.Response(body=runtime.metrics.exposition())
+    async def metrics(self, request: web.Request) -> web.Response:
+        response = web.Response(body=self.runtime.metrics.exposition())
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
 
-    async def healthz(request: web.Request) -> web.Response:
+    async def healthz(self, request: web.Request) -> web.Response:
         # Liveness only: the process answers. Whether it should get traffic is /readyz.
-        return _json({"status": "ok", "version": runtime.current.version})
+        return _json({"status": "ok", "version": self.runtime.current.version})
 
-    async def diffs(request: web.Request) -> web.Response:
+    async def diffs(self, request: web.Request) -> web.Response:
         # What shadow comparison found (this worker's share under --workers); redacted.
-        runner = shadow or ShadowRunner(runtime.metrics)
-        noise = {op: runner.noise.noise_of(op) for op in runner.noise.noisy}
-        return _json({"version": runner.version, **runner.book.describe(noise)})
+        noise = {op: self.shadow.noise.noise_of(op) for op in self.shadow.noise.noisy}
+        return _json({"version": self.shadow.version, **self.shadow.book.describe(noise)})
 
-    async def readyz(request: web.Request) -> web.Response:
-        reason = runtime.unready()
+    async def readyz(self, request: web.Request) -> web.Response:
+        reason = self.runtime.unready()
         if reason is None:
-            return _json({"status": "ready", "version": runtime.current.version})
+            return _json({"status": "ready", "version": self.runtime.current.version})
         return _json({"status": "not ready", "reason": reason}, 503)
-
-    app = web.Application()
-    app.router.add_get("/admin/diffs", diffs)
-    app.router.add_get("/admin/status", status)
-    app.router.add_get("/admin/config", config)
-    app.router.add_post("/admin/reload", reload)
-    app.router.add_post("/admin/rollback/reset", reset_rollback)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    return app

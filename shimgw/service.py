@@ -18,6 +18,7 @@ from aiohttp import web
 
 from shimgw.accesslog import open_stderr
 from shimgw.admin import build_admin_app
+from shimgw.config import Config
 from shimgw.edge import EdgeRunner
 from shimgw.errors import GatewayError
 from shimgw.messages import V2Request
@@ -74,6 +75,29 @@ class Service:
         config = self.runtime.current.config
         if access_log.isEnabledFor(logging.INFO):  # `logging.level` above info: no lines
             self.gateway.access = open_stderr(self.runtime.metrics.log_lines_dropped.inc)
+        await self._start_edge(config)
+        if config.admin.port is not None:
+            await self._start_admin(config, config.admin.port)
+        # The first round before "listening": readiness is known from the start (each probe
+        # is bounded by the upstream's own timeouts).
+        await self._probe_round()
+        self._tasks.append(asyncio.create_task(self._watch()))
+        self._tasks.append(asyncio.create_task(self._probe_health()))
+        log.info(
+            "listening",
+            extra={
+                "fields": {
+                    "host": config.listen.host,
+                    "port": self.port,
+                    "admin_port": self.admin_port,
+                    "version": self.runtime.current.version,
+                    "pid": os.getpid(),
+                    "loop": loop_name(asyncio.get_running_loop()),
+                }
+            },
+        )
+
+    async def _start_edge(self, config: Config) -> None:
         runner = EdgeRunner(
             build_server(self.gateway),
             self.runtime,
@@ -94,34 +118,13 @@ class Service:
         await site.start()
         self._runners.append(runner)
         self.port = _bound_port(runner)
-        if config.admin.port is not None:
-            admin = web.AppRunner(
-                build_admin_app(self.runtime, self.gateway.shadow), access_log=None
-            )
-            await admin.setup()
-            await web.TCPSite(
-                admin, config.admin.host, config.admin.port, reuse_port=self.reuse_port
-            ).start()
-            self._runners.append(admin)
-            self.admin_port = _bound_port(admin)
-        # The first round before "listening": readiness is known from the start (each probe
-        # is bounded by the upstream's own timeouts).
-        await self._probe_round()
-        self._tasks.append(asyncio.create_task(self._watch()))
-        self._tasks.append(asyncio.create_task(self._probe_health()))
-        log.info(
-            "listening",
-            extra={
-                "fields": {
-                    "host": config.listen.host,
-                    "port": self.port,
-                    "admin_port": self.admin_port,
-                    "version": self.runtime.current.version,
-                    "pid": os.getpid(),
-                    "loop": loop_name(asyncio.get_running_loop()),
-                }
-            },
-        )
+
+    async def _start_admin(self, config: Config, port: int) -> None:
+        admin = web.AppRunner(build_admin_app(self.runtime, self.gateway.shadow), access_log=None)
+        await admin.setup()
+        await web.TCPSite(admin, config.admin.host, port, reuse_port=self.reuse_port).start()
+        self._runners.append(admin)
+        self.admin_port = _bound_port(admin)
 
     async def _watch(self) -> None:
         """Poll the config, contracts and translations; any change triggers a reload.

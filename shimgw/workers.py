@@ -25,7 +25,10 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported late at run time: the metrics directory must be set first
+    from shimgw.snapshot import Snapshot
 
 log = logging.getLogger("shimgw")
 Runner = Callable[[Coroutine[Any, Any, None]], None]
@@ -63,7 +66,7 @@ def _serve(config_path: Path, workers: int, run: Runner) -> int:
     return _supervise(snapshot, workers, run)
 
 
-async def _worker_main(snapshot: Any, *, index: int, workers: int) -> None:
+async def _worker_main(snapshot: Snapshot, *, index: int, workers: int) -> None:
     from shimgw.runtime import Runtime
     from shimgw.service import Service, run_until_signalled
 
@@ -87,27 +90,82 @@ def _tell_parent(reason: str) -> None:
         os.kill(os.getppid(), signal.SIGUSR1)
 
 
-def _supervise(snapshot: Any, workers: int, run: Runner) -> int:
-    from shimgw.config import load_config
-    from shimgw.snapshot import build_snapshot
+def _supervise(snapshot: Snapshot, workers: int, run: Runner) -> int:
+    return _Supervisor(snapshot, workers, run).run()
 
-    children: dict[int, int] = {}
-    last_good = [snapshot]  # what a restarted worker starts from
 
-    def refresh() -> None:
+class _Supervisor:
+    """The parent of N workers: forwards signals, restarts a crashed worker from the last
+    good config, and gives up when workers keep crashing."""
+
+    def __init__(self, snapshot: Snapshot, workers: int, run: Runner) -> None:
+        self.workers, self._run = workers, run
+        self.children: dict[int, int] = {}  # pid → worker index
+        self.last_good = snapshot  # what a restarted worker starts from
+        self.stopping = False
+        self.recent: deque[float] = deque()  # exit times within CRASH_WINDOW_S
+
+    def run(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
+            signal.signal(sig, self.forward)
+        for index in range(self.workers):
+            self.spawn(index)
+        log.info(
+            "supervising workers", extra={"fields": {"workers": self.workers, "pid": os.getpid()}}
+        )
+        while self.children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+            if pid in self.children and not self.exited(pid, status):
+                return 1
+        return 0
+
+    def exited(self, pid: int, status: int) -> bool:
+        """A worker ended: restart it (True), or stop everything on a crash loop (False)."""
+        index = self.children.pop(pid)
+        if self.stopping:
+            return True
+        # A crash loop (many exits in a short time) ends the gateway; crashes far apart don't.
+        now = time.monotonic()
+        self.recent.append(now)
+        while self.recent and self.recent[0] < now - CRASH_WINDOW_S:
+            self.recent.popleft()
+        log.error(
+            "worker exited; restarting",
+            extra={"fields": {"worker": index, "status": os.waitstatus_to_exitcode(status)}},
+        )
+        if len(self.recent) > 5 * self.workers:
+            log.error(
+                "workers keep crashing; stopping", extra={"fields": {"exits": len(self.recent)}}
+            )
+            self.forward(signal.SIGTERM, None)
+            return False
+        time.sleep(0.5)
+        self.refresh()
+        self.spawn(index)
+        return True
+
+    def refresh(self) -> None:
         """Follow the config the workers serve, so a restart never goes back in time."""
-        source = last_good[0].config.source
+        from shimgw.config import load_config
+        from shimgw.snapshot import build_snapshot
+
+        source = self.last_good.config.source
         if source is None:
             return
         try:
-            last_good[0] = build_snapshot(load_config(source), last_good[0])
+            self.last_good = build_snapshot(load_config(source), self.last_good)
         except Exception as exc:  # a refused config: the workers refuse it too
             log.warning(
                 "supervisor keeps the last good config",
                 extra={"fields": {"error": " ".join(str(exc).split())[:300]}},
             )
 
-    def spawn(index: int) -> None:
+    def spawn(self, index: int) -> None:
         pid = os.fork()
         if pid == 0:  # the worker
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
@@ -117,7 +175,7 @@ def _supervise(snapshot: Any, workers: int, run: Runner) -> int:
             signal.signal(signal.SIGUSR1, signal.SIG_IGN)
             code = 0
             try:
-                run(_worker_main(last_good[0], index=index, workers=workers))
+                self._run(_worker_main(self.last_good, index=index, workers=self.workers))
             except BaseException:
                 log.exception("worker crashed", extra={"fields": {"worker": index}})
                 code = 1
@@ -125,52 +183,13 @@ def _supervise(snapshot: Any, workers: int, run: Runner) -> int:
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(code)
-        children[pid] = index
+        self.children[pid] = index
 
-    stopping = False
-
-    def forward(sig: int, _frame: Any) -> None:
-        nonlocal stopping
+    def forward(self, sig: int, _frame: Any) -> None:
         if sig in (signal.SIGTERM, signal.SIGINT):
-            stopping = True
+            self.stopping = True
         if sig == signal.SIGHUP:
-            refresh()
-        for pid in list(children):
+            self.refresh()
+        for pid in list(self.children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM if sig == signal.SIGINT else sig)
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
-        signal.signal(sig, forward)
-    for index in range(workers):
-        spawn(index)
-    log.info("supervising workers", extra={"fields": {"workers": workers, "pid": os.getpid()}})
-    # A crash loop (many exits in a short time) ends the gateway; crashes far apart don't.
-    recent: deque[float] = deque()
-    while children:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            break
-        except InterruptedError:
-            continue
-        if pid not in children:
-            continue
-        index = children.pop(pid)
-        if stopping:
-            continue
-        now = time.monotonic()
-        recent.append(now)
-        while recent and recent[0] < now - CRASH_WINDOW_S:
-            recent.popleft()
-        log.error(
-            "worker exited; restarting",
-            extra={"fields": {"worker": index, "status": os.waitstatus_to_exitcode(status)}},
-        )
-        if len(recent) > 5 * workers:
-            log.error("workers keep crashing; stopping", extra={"fields": {"exits": len(recent)}})
-            forward(signal.SIGTERM, None)
-            return 1
-        time.sleep(0.5)
-        refresh()
-        spawn(index)
-    return 0
