@@ -37,6 +37,7 @@ from opentelemetry import trace
 from shimgw import observe
 from shimgw.accesslog import AccessLog
 from shimgw.answer_cache import AnswerKey
+from shimgw.deadline import Deadline
 from shimgw.decoding import is_identity
 from shimgw.errors import (
     AnswerContractViolation,
@@ -74,7 +75,7 @@ SHADOW_SEED = web.RequestKey("shadow_seed", Seed)  # set when this call is to be
 
 async def _read_body(request: web.BaseRequest, limit: int, deadline_s: float) -> bytes:
     try:
-        async with asyncio.timeout(deadline_s):
+        with Deadline(deadline_s):  # asyncio.timeout's rules, cheaper per request
             return await _read_limited(request, limit)
     except PayloadTooLarge:
         raise

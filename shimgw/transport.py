@@ -40,6 +40,7 @@ from urllib.parse import quote, urlsplit
 import httptools
 
 from shimgw import jsoncodec
+from shimgw.deadline import Deadline
 from shimgw.decoding import DecodedTooLarge, DecodeError, is_identity
 from shimgw.errors import UntranslatableRequest, UpstreamTimeout, UpstreamUnavailable
 from shimgw.httpio import decode_stepwise, over_limit
@@ -286,7 +287,7 @@ class FastUpstream:
             raise UntranslatableRequest("a header cannot be sent as HTTP/1.1 text") from exc
         await self.gate.acquire()
         try:
-            async with asyncio.timeout(self.limits.total_timeout):
+            with Deadline(self.limits.total_timeout):  # asyncio.timeout, cheaper per call
                 answer = await self._send(data, retry=request.method in _IDEMPOTENT)
                 return await decoded(answer, self.limits.max_body_bytes)
         except TimeoutError as exc:

@@ -1,0 +1,83 @@
+"""Deadline behaves as asyncio.timeout does (the oracle), case by case."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from shimgw.deadline import Deadline
+
+
+def deadline_cm(delay: float) -> Any:
+    return Deadline(delay)
+
+
+@contextlib.asynccontextmanager
+async def asyncio_cm(delay: float) -> Any:
+    async with asyncio.timeout(delay):
+        yield
+
+
+async def outcome(body: Callable[[], Any], use_asyncio: bool, delay: float) -> str:
+    try:
+        if use_asyncio:
+            async with asyncio_cm(delay):
+                return str(await body())
+        with deadline_cm(delay):
+            return str(await body())
+    except TimeoutError:
+        return "timeout"
+
+
+@pytest.mark.parametrize("use_asyncio", [False, True])
+async def test_a_slow_block_times_out_and_a_fast_one_does_not(use_asyncio: bool) -> None:
+    async def slow() -> str:
+        await asyncio.sleep(5)
+        return "done"
+
+    async def fast() -> str:
+        await asyncio.sleep(0)
+        return "done"
+
+    assert await outcome(slow, use_asyncio, 0.02) == "timeout"
+    assert await outcome(fast, use_asyncio, 1.0) == "done"
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+
+
+async def test_an_outside_cancel_is_not_turned_into_a_timeout() -> None:
+    async def body() -> None:
+        with Deadline(0.01):
+            await asyncio.sleep(5)
+
+    task = asyncio.create_task(body())
+    await asyncio.sleep(0)
+    task.cancel()  # from outside, before the deadline
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_an_outside_cancel_during_expiry_stays_a_cancel() -> None:
+    async def body() -> None:
+        with Deadline(0.0):
+            task.cancel()  # both: our deadline and someone else's cancel
+            await asyncio.sleep(5)
+
+    task = asyncio.create_task(body())
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_the_timer_is_gone_after_the_block() -> None:
+    with Deadline(0.01):
+        pass
+    await asyncio.sleep(0.05)  # a timer left behind would cancel this sleep
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+
+
+def test_outside_a_task_it_refuses() -> None:
+    with pytest.raises(RuntimeError):
+        Deadline(1.0)
