@@ -76,12 +76,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--top", type=int, default=30)
     p.add_argument("--rate", type=int, default=1000, help="py-spy samples per second")
     a = p.parse_args(argv)
+    out = RESULTS / f"profile-{a.target}-{a.scenario}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _print_profile(a, _profiled_run(a, out), out)
+    return 0
+
+
+def _profiled_run(a: argparse.Namespace, out: Path) -> dict[str, object]:
+    """One measured run of the target under load, py-spy recording it into `out`."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     load_pin, proxy_pin = procs.pin_prefix(LOAD_CORE), procs.pin_prefix(PROXY_CORE)
     driver = Driver("wrk" if have_wrk() else "aiohttp", load_pin)
     req = SCENARIOS[a.scenario]
-    out = RESULTS / f"profile-{a.target}-{a.scenario}.txt"
-    out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="shimgw-prof-") as tmp_name:
         tmp = Path(tmp_name)
         kind = "nginx" if nginx.available() else "python"
@@ -94,16 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 child = start_shimgw(tmp, upstream.url, proxy_pin, VARIANTS[a.target])
             children.append(child)
             driver(child.url + req.path, req, a.concurrency, 2, 10**7)  # warm-up
-            record = [
-                spy,
-                "record",
-                "--pid",
-                str(child.pid),
-                "--rate",
-                str(a.rate),
-                "--nonblocking",
-            ]
-            record += ["--duration", str(a.seconds), "--format", "raw", "-o", str(out)]
+            record = [spy, "record", "--pid", str(child.pid), "--rate", str(a.rate)]
+            record += ["--nonblocking", "--duration", str(a.seconds)]
+            record += ["--format", "raw", "-o", str(out)]
             spy_proc = subprocess.Popen([*load_pin, *record], stdout=subprocess.DEVNULL)
             result: list[dict[str, object]] = []
             thread = threading.Thread(
@@ -126,7 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             for c in reversed(children):
                 c.stop()
-    run = result[0]
+    return result[0]
+
+
+def _print_profile(a: argparse.Namespace, run: dict[str, object], out: Path) -> None:
     cpu_us = float(run["cpu_us_per_req"])  # type: ignore[arg-type]
     print(
         f"{a.target} {a.scenario} c={a.concurrency}: {run['rps']:.0f} rps, {cpu_us:.1f} CPU µs/req"
@@ -139,7 +141,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\nlargest totals:")
     for name, n in total.most_common(a.top):
         print(f"{own[name] / samples * cpu_us:8.1f} {n / samples * cpu_us:9.1f}  {name}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -247,16 +247,7 @@ def keep_log_tails(children: Sequence[procs.Child], directory: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     a = parse_args(argv)
     started = time.monotonic()
-    ensure_tools(
-        [t for t, want in (("wrk", a.load != "aiohttp"), ("nginx", a.upstream != "python")) if want]
-    )
-    tool = "wrk" if a.load == "wrk" or (a.load == "auto" and have_wrk()) else "aiohttp"
-    kind = (
-        "nginx"
-        if a.upstream == "nginx" or (a.upstream == "auto" and nginx.available())
-        else "python"
-    )
-    print(f"load generator: {tool}; upstream: {kind}", flush=True)
+    tool, kind = _tools(a)
     load_pin, proxy_pin = procs.pin_prefix(LOAD_CORE), procs.pin_prefix(PROXY_CORE)
     if load_pin and proxy_pin:
         os.sched_setaffinity(0, {LOAD_CORE})  # the bundled client runs in this process
@@ -272,26 +263,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             upstream = start_upstream(kind, tmp, load_pin)
             children.append(upstream)
             proxies = {BASELINE: start_baseline(tmp, upstream.url, proxy_pin)}
-            labels = {name: VARIANTS[name].label for name in a.variants}
-            for name in a.variants:
-                proxies[name] = start_shimgw(tmp, upstream.url, proxy_pin, VARIANTS[name])
-                if a.compare_with:
-                    ref = at_ref(VARIANTS[name], str(Path(a.compare_with).resolve()))
-                    proxies[ref.name] = start_shimgw(tmp, upstream.url, proxy_pin, ref)
-                    labels[ref.name] = ref.label
+            labels = _start_variants(a, tmp, upstream.url, proxy_pin, proxies)
             children += proxies.values()
             rows = matrix(a, driver, proxies, upstream)
-            main_shimgw = proxies[a.variants[0]]
-            print(f"steady RSS: {a.steady_requests} getJob requests through {main_shimgw.name} …")
-            steady = steady_rss(
-                driver,
-                main_shimgw.pid,
-                main_shimgw.url + SCENARIOS["getJob"].path,
-                SCENARIOS["getJob"],
-                a.steady_requests,
-                a.steady_max_s,
-                _hint(rows, a.variants[0]),
-            )
+            steady = _steady(a, driver, proxies[a.variants[0]], rows)
             workers = None if a.no_workers else scale_out(a, driver, tmp, upstream)
             loops = {name: loop_of(proxies[name].log) for name in labels}
             exits = {c.name: c.stop() for c in reversed(children)}
@@ -301,17 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             keep_log_tails(children, a.results / "logs")
     result = {
         "meta": {
-            "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "load_tool": tool,
-            "upstream": kind,
-            "pinned": bool(proxy_pin),
-            "duration_s": a.duration,
-            "rounds": a.rounds,
-            "concurrency": a.concurrency,
-            "scenarios": a.scenarios,
-            "variants": labels,
+            **_meta(a, tool, kind, bool(proxy_pin), labels),
             "shimgw_loops": loops,
             "load_before": load_before,
             "load_after": os.getloadavg(),
@@ -326,6 +291,73 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(table)
     return 0
+
+
+def _start_variants(
+    a: argparse.Namespace,
+    tmp: Path,
+    upstream_url: str,
+    proxy_pin: list[str],
+    proxies: dict[str, procs.Child],
+) -> dict[str, str]:
+    """Start each shimgw variant (and its --compare-with twin) into `proxies`; their labels."""
+    labels = {name: VARIANTS[name].label for name in a.variants}
+    for name in a.variants:
+        proxies[name] = start_shimgw(tmp, upstream_url, proxy_pin, VARIANTS[name])
+        if a.compare_with:
+            ref = at_ref(VARIANTS[name], str(Path(a.compare_with).resolve()))
+            proxies[ref.name] = start_shimgw(tmp, upstream_url, proxy_pin, ref)
+            labels[ref.name] = ref.label
+    return labels
+
+
+def _steady(
+    a: argparse.Namespace, driver: Driver, shimgw: procs.Child, rows: list[dict[str, Any]]
+) -> dict[str, Any]:
+    print(f"steady RSS: {a.steady_requests} getJob requests through {shimgw.name} …")
+    return steady_rss(
+        driver,
+        shimgw.pid,
+        shimgw.url + SCENARIOS["getJob"].path,
+        SCENARIOS["getJob"],
+        a.steady_requests,
+        a.steady_max_s,
+        _hint(rows, a.variants[0]),
+    )
+
+
+def _tools(a: argparse.Namespace) -> tuple[str, str]:
+    """The load generator and the upstream this run uses (installed when missing)."""
+    ensure_tools(
+        [t for t, want in (("wrk", a.load != "aiohttp"), ("nginx", a.upstream != "python")) if want]
+    )
+    tool = "wrk" if a.load == "wrk" or (a.load == "auto" and have_wrk()) else "aiohttp"
+    kind = (
+        "nginx"
+        if a.upstream == "nginx" or (a.upstream == "auto" and nginx.available())
+        else "python"
+    )
+    print(f"load generator: {tool}; upstream: {kind}", flush=True)
+    return tool, kind
+
+
+def _meta(
+    a: argparse.Namespace, tool: str, kind: str, pinned: bool, labels: dict[str, str]
+) -> dict[str, Any]:
+    """What a report says about how it was measured."""
+    return {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_tool": tool,
+        "upstream": kind,
+        "pinned": pinned,
+        "duration_s": a.duration,
+        "rounds": a.rounds,
+        "concurrency": a.concurrency,
+        "scenarios": a.scenarios,
+        "variants": labels,
+    }
 
 
 def _hint(rows: list[dict[str, Any]], name: str) -> float:
