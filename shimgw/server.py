@@ -6,7 +6,9 @@ A request runs as two halves. `_serve` is the pipeline, one call into a
 sans-IO module per step:
 
     snapshot → route → read body → Phase 1 check → (local operation: its answer)
-    → to_v2 → /v2 check → pick upstream → send → answer check (or memo) → to_phase1
+    → pick upstream → (legacy arm: the call passes through, answer checked)
+    → to_v2 → /v2 check → (shadow seed) → send → answer check (or memo)
+    → to_phase1 → the Phase 1 answer checked against phase1.yaml
 
 It returns an outcome — a `Phase1Response` or the `LocalAnswer` of an operation
 the gateway answers itself — or raises a `GatewayError`; anything else is a bug

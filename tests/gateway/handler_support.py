@@ -24,10 +24,11 @@ from multidict import CIMultiDict
 
 from shimgw.accesslog import AccessLog
 from shimgw.config import Config, UpstreamConfig, parse_config
+from shimgw.legacy_arm import PassThrough, Phase1Upstream
 from shimgw.messages import V2Request, V2Response
 from shimgw.orchestrator import Limits
 from shimgw.reference import RunStore, seed_demo
-from shimgw.runtime import Runtime
+from shimgw.runtime import Runtime, limits_of
 from shimgw.server import Gateway
 from shimgw.snapshot import Snapshot, build_snapshot
 
@@ -59,7 +60,27 @@ class FakeUpstream:
         self.closed = True
 
 
-def fake_factory(upstream: UpstreamConfig, config: Config) -> FakeUpstream:
+class FakeLegacy(Phase1Upstream):
+    """A legacy Phase 1 backend (the handler passes calls through to it) that answers with
+    `reply` and remembers every call it was sent."""
+
+    def __init__(self, name: str, url: str, limits: Limits) -> None:
+        super().__init__(name, url, limits)
+        self.reply: Reply | None = None
+        self.calls: list[PassThrough] = []
+
+    async def forward(self, call: PassThrough) -> V2Response:
+        self.calls.append(call)
+        if self.reply is None:
+            raise AssertionError(f"{self.name} was not expected to be called")
+        if isinstance(self.reply, BaseException):
+            raise self.reply
+        return self.reply
+
+
+def fake_factory(upstream: UpstreamConfig, config: Config) -> FakeUpstream | FakeLegacy:
+    if upstream.protocol == "phase1":
+        return FakeLegacy(upstream.name, upstream.url, limits_of(config, upstream))
     return FakeUpstream(upstream.name, upstream.url)
 
 
@@ -68,7 +89,8 @@ UPSTREAMS = {"stable": {"url": "http://stable.invalid", "weight": 1}}
 
 def snapshot_for(**sections: Any) -> Snapshot:
     """A fresh snapshot (its own memo) of the bundled contracts and translations."""
-    return build_snapshot(parse_config({"upstreams": UPSTREAMS, **sections}, base=Path(".")))
+    raw = {"upstreams": UPSTREAMS, **sections}
+    return build_snapshot(parse_config(raw, base=Path(".")))
 
 
 @dataclass
@@ -100,6 +122,12 @@ class Harness:
             if fd >= 0:
                 os.close(fd)
         self._pipe = (-1, -1)
+
+    @property
+    def legacy(self) -> FakeLegacy:
+        up = self.runtime.current.upstreams["legacy"]
+        assert isinstance(up, FakeLegacy)
+        return up
 
     @property
     def upstream(self) -> FakeUpstream:
