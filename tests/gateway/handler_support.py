@@ -35,6 +35,15 @@ from shimgw.snapshot import Snapshot, build_snapshot
 Reply = V2Response | BaseException
 
 
+def play(name: str, reply: Reply | None) -> V2Response:
+    """A scripted reply: the answer, or the exception raised in its place."""
+    if reply is None:
+        raise AssertionError(f"{name} was not expected to be called")
+    if isinstance(reply, BaseException):
+        raise reply
+    return reply
+
+
 @dataclass
 class FakeUpstream:
     """An `Upstream` that answers with `reply` and remembers every call it was sent."""
@@ -47,11 +56,7 @@ class FakeUpstream:
 
     async def send(self, request: V2Request, headers: Any) -> V2Response:
         self.calls.append(request)
-        if self.reply is None:
-            raise AssertionError(f"{self.name} was not expected to be called")
-        if isinstance(self.reply, BaseException):
-            raise self.reply
-        return self.reply
+        return play(self.name, self.reply)
 
     def same_as(self, url: str, limits: Limits) -> bool:
         return url == self.url
@@ -71,11 +76,7 @@ class FakeLegacy(Phase1Upstream):
 
     async def forward(self, call: PassThrough) -> V2Response:
         self.calls.append(call)
-        if self.reply is None:
-            raise AssertionError(f"{self.name} was not expected to be called")
-        if isinstance(self.reply, BaseException):
-            raise self.reply
-        return self.reply
+        return play(self.name, self.reply)
 
 
 def fake_factory(upstream: UpstreamConfig, config: Config) -> FakeUpstream | FakeLegacy:
