@@ -80,7 +80,7 @@ class Window:
         return n, failures / n, p99
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class RollbackEvent:
     upstream: str
     reason: str
@@ -186,7 +186,7 @@ class RollbackTracker:
     def _roll_back(self, upstream: str, reason: str, detail: str) -> None:
         self.disabled = self.disabled | {upstream}
         # Wall-clock time for people reading /admin/status; the windows run on `clock`.
-        event = RollbackEvent(upstream, reason, time.time(), detail)
+        event = RollbackEvent(upstream=upstream, reason=reason, at=time.time(), detail=detail)
         self.events.append(event)
         del self.events[:-50]
         log.error(

@@ -63,7 +63,7 @@ class ProxyOperation:
 Operation = LocalOperation | ProxyOperation
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Snapshot:
     config: Config
     version: str
@@ -171,16 +171,16 @@ def build_snapshot(
     weights = {name: u.weight for name, u in config.upstreams.items()}
     layout = previous.picker.layout if previous is not None else None
     return Snapshot(
-        config,
-        version[:16],
-        time.time(),
-        phase1,
-        phase2,
-        translations,
-        build_routes(phase1),
-        MappingProxyType(operations),
-        translations.errors,
-        Picker(config.routing, weights, layout),
+        config=config,
+        version=version[:16],
+        built_at=time.time(),
+        phase1=phase1,
+        phase2=phase2,
+        translations=translations,
+        routes=build_routes(phase1),
+        operations=MappingProxyType(operations),
+        errors=translations.errors,
+        picker=Picker(config.routing, weights, layout),
         cutover=build_cutover(config, phase1),
     )
 

@@ -317,11 +317,11 @@ def parse_documents(docs: list[tuple[str, dict[str, Any]]]) -> Translations:
             )
         operations[rules.operation] = rules
     return Translations(
-        MappingProxyType(operations),
-        common,
-        _error_table(*errors),
-        MappingProxyType(shapes),
-        MappingProxyType({n: raw_shapes[n][0] for n in raw_shapes}),
+        operations=MappingProxyType(operations),
+        every_call=common,
+        errors=_error_table(*errors),
+        shapes=MappingProxyType(shapes),
+        shape_files=MappingProxyType({n: raw_shapes[n][0] for n in raw_shapes}),
     )
 
 
@@ -373,7 +373,12 @@ def _operation(parser: _Parser, src: str, doc: dict[str, Any]) -> OperationRules
         if "request" in doc or "responses" in doc:
             raise TranslationError(src, "a `local` operation has no request or responses rules")
         return OperationRules(
-            op, src, None, RequestRules(), MappingProxyType({}), _local(parser, src, doc["local"])
+            operation=op,
+            source=src,
+            target=None,
+            request=RequestRules(),
+            responses=MappingProxyType({}),
+            local=_local(parser, src, doc["local"]),
         )
     request = doc.get("request") or {}
     where = f"{src}: request"
@@ -388,7 +393,14 @@ def _operation(parser: _Parser, src: str, doc: dict[str, Any]) -> OperationRules
         else None,
     )
     responses = _responses(parser, src, doc.get("responses"))
-    return OperationRules(op, src, str(doc["target"]), rules, responses, None)
+    return OperationRules(
+        operation=op,
+        source=src,
+        target=str(doc["target"]),
+        request=rules,
+        responses=responses,
+        local=None,
+    )
 
 
 def _local(parser: _Parser, src: str, raw: Any) -> LocalRule:
@@ -432,18 +444,18 @@ def _error_table(src: str, raw: Any) -> ErrorTable:
     if not isinstance(table, dict) or not isinstance(keep, dict) or not isinstance(message, list):
         raise TranslationError(where, "status and keep_headers are mappings, message a list")
     return ErrorTable(
-        MappingProxyType(
+        status=MappingProxyType(
             {
                 _status(k, f"{where}.status"): _status(v, f"{where}.status.{k}")
                 for k, v in table.items()
             }
         ),
-        _status(raw.get("other_4xx", 400), f"{where}.other_4xx"),
-        _status(raw.get("other_5xx", 502), f"{where}.other_5xx"),
-        MappingProxyType(
+        other_4xx=_status(raw.get("other_4xx", 400), f"{where}.other_4xx"),
+        other_5xx=_status(raw.get("other_5xx", 502), f"{where}.other_5xx"),
+        keep_headers=MappingProxyType(
             {_status(k, f"{where}.keep_headers"): tuple(str(h) for h in v) for k, v in keep.items()}
         ),
-        tuple(str(m) for m in message),
+        message_fields=tuple(str(m) for m in message),
     )
 
 

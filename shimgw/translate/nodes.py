@@ -160,7 +160,7 @@ class LocalRule:
     headers: tuple[tuple[str, Value], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class OperationRules:
     operation: str
     source: str
@@ -170,7 +170,7 @@ class OperationRules:
     local: LocalRule | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ErrorTable:
     status: Mapping[int, int]
     other_4xx: int
@@ -179,7 +179,7 @@ class ErrorTable:
     message_fields: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Translations:
     operations: Mapping[str, OperationRules]
     every_call: RequestRules

@@ -23,7 +23,7 @@ from shimgw.translate.nodes import From, OperationRules, Translations
 _TEMPLATE_PARAM = re.compile(r"\{([^{}]+)\}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CompiledResponseRule:
     status: int
     body: Evaluator | None
@@ -199,9 +199,9 @@ def _responses(
                 f"{rules.operation} does not promise {rule.status} in phase1.yaml",
             )
         responses[v2_status] = CompiledResponseRule(
-            rule.status,
-            compile_value(rule.body) if rule.body is not None else None,
-            tuple((n, compile_value(v)) for n, v in rule.headers),
-            next(iter(p1.content), None),
+            status=rule.status,
+            body=compile_value(rule.body) if rule.body is not None else None,
+            headers=tuple((n, compile_value(v)) for n, v in rule.headers),
+            media_type=next(iter(p1.content), None),
         )
     return MappingProxyType(responses)
