@@ -25,7 +25,7 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 Schema = Mapping[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ParamSpec:
     name: str
     location: str  # path | query | header | cookie
@@ -51,7 +51,7 @@ class ResponseSpec:
     content: Mapping[str, Schema | None]  # media type → schema
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class OperationSpec:
     operation_id: str
     method: str  # upper case
@@ -85,7 +85,7 @@ class OperationSpec:
         return frozenset(int(k) for k in self.responses if k.isdigit())
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Contract:
     name: str
     source: Path
@@ -146,14 +146,14 @@ def parse_contract(raw: dict[str, Any], path: Path, name: str, digest: str = "")
             operations[op_id] = reader.operation(op_id, method, template, item[method], shared)
     info = raw.get("info") or {}
     return Contract(
-        name,
-        path,
-        digest,
-        version,
-        str(info.get("title", "")),
-        str(info.get("version", "")),
-        MappingProxyType(operations),
-        MappingProxyType(schemas),
+        name=name,
+        source=path,
+        sha256=digest,
+        openapi=version,
+        title=str(info.get("title", "")),
+        version=str(info.get("version", "")),
+        operations=MappingProxyType(operations),
+        schemas=MappingProxyType(schemas),
     )
 
 
@@ -175,7 +175,12 @@ class _OperationReader:
         own = [deref(p) for p in op.get("parameters", [])]
         merged = {(p["in"], p["name"].lower()): p for p in shared + own}
         params = tuple(
-            ParamSpec(p["name"], p["in"], bool(p.get("required")), convert(p.get("schema") or {}))
+            ParamSpec(
+                name=p["name"],
+                location=p["in"],
+                required=bool(p.get("required")),
+                schema=convert(p.get("schema") or {}),
+            )
             for p in merged.values()
         )
         body = deref(op.get("requestBody") or {})
@@ -184,15 +189,15 @@ class _OperationReader:
             for key, resp in (op.get("responses") or {}).items()
         }
         return OperationSpec(
-            op_id,
-            method.upper(),
-            template,
-            params,
-            bool(body.get("required")),
-            self.content(body),
-            MappingProxyType(responses),
-            bool(op["security"]) if "security" in op else self.global_security,
-            bool(op.get("deprecated")),
+            operation_id=op_id,
+            method=method.upper(),
+            path=template,
+            params=params,
+            body_required=bool(body.get("required")),
+            body=self.content(body),
+            responses=MappingProxyType(responses),
+            secured=bool(op["security"]) if "security" in op else self.global_security,
+            deprecated=bool(op.get("deprecated")),
         )
 
     def response(self, key: Any, raw: Any) -> ResponseSpec:
