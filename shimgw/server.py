@@ -118,7 +118,7 @@ class Crash:
 Outcome = Phase1Response | LocalAnswer | GatewayError | Crash
 
 
-@dataclass(slots=True)
+@dataclass(kw_only=True, slots=True)
 class Exchange:
     """What one request learnt on its way, for `_finish` to answer and record."""
 
@@ -232,7 +232,9 @@ class Gateway:
     async def _handle(self, request: web.BaseRequest, span: trace.Span | None) -> web.Response:
         snapshot = self.runtime.current  # read once: this request finishes on it
         rid = observe.request_id(request.headers.get("X-Request-ID"))
-        ex = Exchange(rid, request.method, request.path, time.perf_counter())
+        ex = Exchange(
+            rid=rid, method=request.method, path=request.path, started=time.perf_counter()
+        )
         outcome: Outcome
         try:
             outcome = await self._serve(snapshot, request, span, ex)

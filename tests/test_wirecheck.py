@@ -62,7 +62,14 @@ def get_job(snapshot: Snapshot, run: dict[str, Any]) -> tuple[Any, Exchange]:
     assert isinstance(op, ProxyOperation)
     body = orjson.dumps(run)
     answer = V2Response(200, {}, "application/json", body)
-    ex = Exchange("rid-1", "GET", "/api/v1/jobs/1", 0.0, operation="getJob", upstream="stable")
+    ex = Exchange(
+        rid="rid-1",
+        method="GET",
+        path="/api/v1/jobs/1",
+        started=0.0,
+        operation="getJob",
+        upstream="stable",
+    )
     parsed = ParsedRequest("getJob", {"job_id": 1}, {}, {})
     try:
         return _translate(snapshot, op, parsed, answer, ex), ex
@@ -129,7 +136,14 @@ def test_error_answers_from_the_status_table_are_checked_too(tmp_path: Path) -> 
     assert isinstance(op, ProxyOperation)
     problem = b'{"type":"about:blank","title":"Too Many Requests","status":429}'
     answer = V2Response(429, {"retry-after": "3"}, "application/problem+json", problem)
-    ex = Exchange("rid-2", "GET", "/api/v1/jobs/1", 0.0, operation="getJob", upstream="stable")
+    ex = Exchange(
+        rid="rid-2",
+        method="GET",
+        path="/api/v1/jobs/1",
+        started=0.0,
+        operation="getJob",
+        upstream="stable",
+    )
     parsed = ParsedRequest("getJob", {"job_id": 1}, {}, {})
     with pytest.raises(AnswerContractViolation, match="Retry-After"):
         _translate(snapshot, op, parsed, answer, ex)
