@@ -305,7 +305,11 @@ class LoggingConfig:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TracingConfig:
-    sample_ratio: float = setting(0.0, _fraction)
+    """Fallbacks for the standard OTEL_* variables, which win when set (tracing.py)."""
+
+    sample_ratio: float = setting(0.0, _fraction)  # OTEL_TRACES_SAMPLER(_ARG)
+    exporter: str = setting("none", _choice("none", "otlp"))  # OTEL_TRACES_EXPORTER
+    endpoint: str | None = setting(None, _str)  # OTEL_EXPORTER_OTLP(_TRACES)_ENDPOINT
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -17,9 +17,7 @@ from typing import Any
 import orjson
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import (
@@ -46,25 +44,6 @@ def request_id(supplied: str | None) -> str:
 
 
 # --- tracing ------------------------------------------------------------------------------
-
-_provider: TracerProvider | None = None
-
-
-def tracer_provider(sample_ratio: float) -> TracerProvider:
-    """The process's SDK provider (spans get real ids even when not sampled).
-
-    The first sample ratio asked for wins: a provider's sampler is fixed once spans exist,
-    so a changed `tracing.sample_ratio` takes effect on restart.
-    """
-    global _provider
-    if _provider is None:
-        _provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(sample_ratio)))
-    return _provider
-
-
-def setup_tracing(sample_ratio: float) -> trace.Tracer:
-    return tracer_provider(sample_ratio).get_tracer("shimgw")
-
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 _IDS = RandomIdGenerator()
@@ -97,6 +76,11 @@ def propagate_trace(
         span = trace.NonRecordingSpan(
             trace.SpanContext(trace_id, _IDS.generate_span_id(), False, flags, state)
         )
+    inject_context(span, carrier)
+
+
+def inject_context(span: trace.Span, carrier: MutableMapping[str, str]) -> None:
+    """`traceparent` (and `tracestate`) naming `span` as the parent, written into `carrier`."""
     _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
 
 

@@ -36,7 +36,7 @@ from typing import Any
 from shimgw.config import Config, UpstreamConfig, admin_token, load_config
 from shimgw.errors import ConfigError
 from shimgw.legacy_arm import Phase1Upstream
-from shimgw.observe import Metrics, tracer_provider
+from shimgw.observe import Metrics
 from shimgw.orchestrator import Limits, Upstream
 from shimgw.rollback import RollbackEvent, RollbackTracker
 from shimgw.snapshot import Snapshot, build_snapshot
@@ -55,17 +55,9 @@ def http_upstream(upstream: UpstreamConfig, config: Config) -> Upstream:
         return Phase1Upstream(upstream.name, upstream.url, limits_of(config, upstream))
     if config.upstream_transport == "fast":
         return FastUpstream(upstream.name, upstream.url, limits_of(config, upstream))
-    trace_configs = None
-    if config.tracing.sample_ratio > 0:
-        # Recording spans: the aiohttp client's own instrumentation adds the client span
-        # (and injects its context) under the gateway's server span.
-        from opentelemetry.instrumentation.aiohttp_client import create_trace_config
-
-        provider = tracer_provider(config.tracing.sample_ratio)
-        trace_configs = [create_trace_config(tracer_provider=provider)]
-    return HttpUpstream(
-        upstream.name, upstream.url, limits_of(config, upstream), trace_configs=trace_configs
-    )
+    # The /v2 call's client span is the gateway's own (tracing.client_span), the same for
+    # both transports, so no client instrumentation of aiohttp's here.
+    return HttpUpstream(upstream.name, upstream.url, limits_of(config, upstream))
 
 
 def limits_of(config: Config, upstream: UpstreamConfig) -> Limits:

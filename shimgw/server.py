@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +38,7 @@ import orjson
 from aiohttp import HttpVersion11, web
 from opentelemetry import trace
 
-from shimgw import observe
+from shimgw import observe, tracing
 from shimgw.accesslog import AccessLog
 from shimgw.answer_cache import AnswerKey
 from shimgw.deadline import Deadline
@@ -135,6 +137,7 @@ class Exchange:
     violation: UpstreamContractViolation | None = None
     contract: str = "phase2"  # which contract `violation` broke (phase1: a legacy answer)
     sent_violation: AnswerContractViolation | None = None  # our own answer broke phase1.yaml
+    tracer: trace.Tracer | None = None  # set when spans are recorded: one per pipeline step
 
 
 def error_response(error: GatewayError, rid: str) -> web.Response:
@@ -158,11 +161,11 @@ class Gateway:
         self.runtime = runtime
         self.metrics = runtime.metrics
         self.shadow = ShadowRunner(runtime.metrics)
-        ratio = runtime.current.config.tracing.sample_ratio
         # With nothing sampled there is nothing to record: the gateway then only
         # propagates context (its own span id, the caller's trace), which costs a
-        # fraction of an SDK span per request.
-        self.tracer = observe.setup_tracing(ratio) if ratio > 0 else None
+        # fraction of an SDK span per request (tracing.py).
+        self.tracing = tracing.Tracing(tracing.settings(runtime.current.config.tracing, os.environ))
+        self.tracer = self.tracing.tracer
         self.draining = False  # set by the shutdown: every answer then closes its connection
         self.access: AccessLog | None = None  # set by the service while it serves
 
@@ -235,6 +238,7 @@ class Gateway:
         ex = Exchange(
             rid=rid, method=request.method, path=request.path, started=time.perf_counter()
         )
+        ex.tracer = self.tracer
         outcome: Outcome
         try:
             outcome = await self._serve(snapshot, request, span, ex)
@@ -245,7 +249,12 @@ class Gateway:
             raise
         except Exception as exc:
             outcome = Crash(exc)
-        return self._finish(snapshot, ex, outcome)
+        response = self._finish(snapshot, ex, outcome)
+        if span is not None:
+            tracing.describe_server(
+                span, ex.method, ex.operation, ex.upstream, rid, response.status
+            )
+        return response
 
     # --- the pipeline ------------------------------------------------------------------
 
@@ -259,7 +268,10 @@ class Gateway:
         # An operation without a body ignores one (aiohttp drains or drops it), so a
         # stray body cannot earn a 400 that such an operation never promises.
         body = await self._read_body(request, snapshot) if op.request_check.body else b""
-        parsed = op.request_check.parse(params, request.query, headers, request.content_type, body)
+        with tracing.step(ex.tracer, "phase1 check"):
+            parsed = op.request_check.parse(
+                params, request.query, headers, request.content_type, body
+            )
         if isinstance(op, LocalOperation):
             return answer_locally(op.plan, parsed)
         extra = {"X-Correlation-ID": ex.rid}
@@ -276,13 +288,14 @@ class Gateway:
             except UpstreamBusy as busy:  # as for an orchestrator: the operation's own 503
                 ex.upstream_errors.append("busy")
                 return to_phase1(op.plan, snapshot.errors, parsed, busy_answer(busy))
-        call = to_v2(op.plan, parsed, extra)
-        op.call_check.check(call)
+        with tracing.step(ex.tracer, "translate to v2"):
+            call = to_v2(op.plan, parsed, extra)
+            op.call_check.check(call)
         ex.upstream = arm
         if snapshot.cutover.rules:
             self._seed_shadow(request, snapshot, ex, parsed, body)
         try:
-            answer = await _send(upstream, call, ex)
+            answer = await _send(upstream, call, ex, op.plan.path_template, arm_url(snapshot, arm))
         except UpstreamBusy as busy:
             # As if the orchestrator had said 503: each operation's own table decides.
             ex.upstream_errors.append("busy")
@@ -354,12 +367,32 @@ def _warn(message: str, ex: Exchange, **fields: Any) -> None:
     log.warning(message, extra={"fields": {**context, **fields}})
 
 
-async def _send(upstream: Upstream, call: V2Request, ex: Exchange) -> V2Response:
+def arm_url(snapshot: Snapshot, arm: str) -> str:
+    return snapshot.config.upstreams[arm].url
+
+
+async def _send(
+    upstream: Upstream, call: V2Request, ex: Exchange, template: str, url: str
+) -> V2Response:
     """The raw answer; a transport failure is noted against the upstream here, an answer
     once its contract check has said whether it counts as an error."""
+    if ex.tracer is None:
+        return await _send_timed(upstream, call, call.headers, ex)
+    headers = dict(call.headers)
+    with tracing.client_span(
+        ex.tracer, method=call.method, template=template, url=url, arm=ex.upstream, headers=headers
+    ) as span:
+        answer = await _send_timed(upstream, call, headers, ex)
+        span.set_attribute("http.response.status_code", answer.status)
+        return answer
+
+
+async def _send_timed(
+    upstream: Upstream, call: V2Request, headers: Mapping[str, str], ex: Exchange
+) -> V2Response:
     started = time.perf_counter()
     try:
-        answer = await upstream.send(call, call.headers)
+        answer = await upstream.send(call, headers)
     except (UpstreamTimeout, UpstreamError) as failure:
         ex.upstream_seconds, ex.upstream_failed = time.perf_counter() - started, True
         kind = "timeout" if isinstance(failure, UpstreamTimeout) else "unreachable"
@@ -421,9 +454,10 @@ def _translate(
         data = _lenient_decode(answer)
     else:
         try:
-            data = op.answer_check.check(
-                answer.status, answer.headers, answer.content_type, answer.body
-            )
+            with tracing.step(ex.tracer, "answer check"):
+                data = op.answer_check.check(
+                    answer.status, answer.headers, answer.content_type, answer.body
+                )
         except UpstreamContractViolation as violation:
             ex.upstream_failed, ex.violation = True, violation
             ex.upstream_errors.append("contract")
@@ -432,7 +466,8 @@ def _translate(
             data = _lenient_decode(answer)
     checked = V2Response(answer.status, answer.headers, answer.content_type, answer.body, data)
     try:
-        result = to_phase1(op.plan, snapshot.errors, parsed, checked)
+        with tracing.step(ex.tracer, "translate to phase1"):
+            result = to_phase1(op.plan, snapshot.errors, parsed, checked)
     except TranslatedError as error:  # a /v2 error through the status table: its answer too
         if op.reply_check is not None and mode != "off":
             promised = op.plan.promised

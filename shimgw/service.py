@@ -183,6 +183,8 @@ class Service:
         for runner in reversed(self._runners):
             await runner.cleanup()
         await self.runtime.close()
+        # Spans still queued for export leave now (the exporter blocks: off the loop).
+        await asyncio.to_thread(self.gateway.tracing.shutdown)
         if self.gateway.access is not None:
             self.gateway.access.close()
             self.gateway.access = None

@@ -52,6 +52,7 @@ def serve(config_path: Path, *, workers: int, run: Runner) -> int:
 
 
 def _serve(config_path: Path, workers: int, run: Runner) -> int:
+    from shimgw import tracing
     from shimgw.config import load_config
     from shimgw.observe import setup_logging
     from shimgw.snapshot import build_snapshot
@@ -59,6 +60,7 @@ def _serve(config_path: Path, workers: int, run: Runner) -> int:
     # Built before anything listens, so a bad config exits with one line and code 2.
     config = load_config(config_path)
     snapshot = build_snapshot(config)
+    tracing.settings(config.tracing, os.environ)  # a bad OTEL_* value: one line, exit 2
     setup_logging(config.logging.level)
     if workers == 1:
         run(_worker_main(snapshot, index=0, workers=1))
