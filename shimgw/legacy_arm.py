@@ -78,7 +78,18 @@ def pass_through(
         if name.lower() in PASSED_HEADERS and name.lower() not in overridden
     ]
     headers.extend(extra.items())
-    return PassThrough(method=method, target=raw_target, headers=tuple(headers), body=body)
+    return PassThrough(
+        method=method, target=origin_form(raw_target), headers=tuple(headers), body=body
+    )
+
+
+def origin_form(raw_target: str) -> str:
+    """The path and query to send. A client may send absolute-form (`GET http://host/p`,
+    RFC 9112 3.2.2): pasted after the arm's URL it would name another host or no URL at all,
+    so only its path and query go on, still encoded as the client wrote them."""
+    if raw_target.startswith("/"):
+        return raw_target
+    return URL(raw_target, encoded=True).raw_path_qs
 
 
 def answer_headers(headers: Mapping[str, str]) -> list[tuple[str, str]]:

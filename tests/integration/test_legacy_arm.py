@@ -284,3 +284,22 @@ async def test_legacy_arm_has_the_same_back_pressure(
     busy = await gateway.call("GET", "/api/v1/jobs/2")
     assert busy.status == 503 and busy.header("Retry-After") == "1"
     assert (await slow).status == 200
+
+
+async def test_absolute_form_target_reaches_legacy_as_origin_form(
+    make_gateway: GatewayFactory, legacy: RunningLegacy, legacy_store: LegacyStore
+) -> None:
+    """RFC 9112 §3.2.2: a server accepts absolute-form; the legacy arm sends its origin-form
+    (pasted after the arm's URL as it came, it made a URL yarl refused: traceback, 502)."""
+    gateway = await make_gateway({"stable": 0}, upstreams=with_legacy(legacy, 1))
+    host, port = gateway.url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"GET http://evil.example@127.0.0.1:9/api/v1/jobs?owner=alice HTTP/1.1\r\n"
+        b"Host: x\r\nX-Api-Key: key-1\r\nConnection: close\r\n\r\n"
+    )
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+    seen = legacy_store.seen[-1]
+    assert (seen.path, seen.query_string) == ("/api/v1/jobs", "owner=alice")
