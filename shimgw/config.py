@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from shimgw.errors import ConfigError
+from shimgw.files import read_regular
 from shimgw.shadow.rules import ShadowLimits, ShadowRule, parse_limits, parse_rules
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it
@@ -335,7 +336,7 @@ class CacheConfig:
 
 def load_config(path: Path) -> Config:
     try:
-        data = path.read_bytes()
+        data = read_regular(path)
     except OSError as exc:
         raise ConfigError(str(path), f"cannot read: {exc.strerror or exc}") from exc
     try:

@@ -30,6 +30,7 @@ from shimgw.contracts.validators import (
 )
 from shimgw.cutover import CutoverParts, build_cutover
 from shimgw.errors import TranslationError
+from shimgw.files import read_regular
 from shimgw.orchestrator import Upstream
 from shimgw.routing.canary import Picker
 from shimgw.routing.routes import RouteTable, build_routes
@@ -106,7 +107,7 @@ def _digest_folder(folder: Path) -> str:
     h = hashlib.sha256()
     for path in sorted(folder.glob("*.yaml")):
         h.update(path.name.encode())
-        h.update(path.read_bytes())
+        h.update(read_regular(path))
     return h.hexdigest()
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from shimgw.errors import ConfigError
+from shimgw.files import read_regular
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 Schema = Mapping[str, Any]
@@ -115,7 +116,7 @@ class Contract:
 
 def load_contract(path: Path, name: str) -> Contract:
     try:
-        data = path.read_bytes()
+        data = read_regular(path)
     except OSError as exc:
         raise ConfigError(name, f"cannot read {path}: {exc.strerror or exc}") from exc
     try:

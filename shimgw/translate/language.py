@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from shimgw.errors import TranslationError
+from shimgw.files import read_regular
 from shimgw.messages import ABSENT
 from shimgw.translate import transforms as tf
 from shimgw.translate.nodes import (
@@ -279,7 +280,7 @@ def load_translations(folder: Path) -> Translations:
     docs: list[tuple[str, dict[str, Any]]] = []
     for path in sorted(folder.glob("*.yaml")):
         try:
-            raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
+            raw = yaml.load(read_regular(path).decode("utf-8"), Loader=_LOADER)
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise TranslationError(path.name, f"cannot read: {_one_line(exc)}") from exc
         if not isinstance(raw, dict):
