@@ -31,6 +31,20 @@ VARIANTS = {
         Variant("default", "default config (access log on, memo on)", ""),
         Variant("no-memo", "default + `cache.max_bytes: 0` (memo off)", "cache: {max_bytes: 0}\n"),
         Variant("no-access", "default + `logging.access: false`", "logging: {access: false}\n"),
+        # Recorded spans exported over OTLP/HTTP to the upstream's address (it answers the
+        # POSTs with 404: the gateway still builds, encodes and sends every batch).
+        Variant(
+            "trace-100",
+            "default + every request traced and exported (`tracing: {sample_ratio: 1,"
+            " exporter: otlp}`)",
+            "tracing: {sample_ratio: 1.0, exporter: otlp, endpoint: UPSTREAM}\n",
+        ),
+        Variant(
+            "trace-1",
+            "default + 1 % of requests traced and exported (`tracing: {sample_ratio: 0.01,"
+            " exporter: otlp}`)",
+            "tracing: {sample_ratio: 0.01, exporter: otlp, endpoint: UPSTREAM}\n",
+        ),
         Variant(
             "shadow-10",
             "default + 10 % of getJob shadowed to a second /v2 arm and compared"
@@ -53,5 +67,6 @@ def shimgw_config(variant: Variant, port: int, admin_port: int, upstream: str) -
     return (
         f"listen: {{host: 127.0.0.1, port: {port}}}\n"
         f"upstreams: {arms}\n"
-        f"admin: {{host: 127.0.0.1, port: {admin_port}}}\n" + variant.yaml
+        f"admin: {{host: 127.0.0.1, port: {admin_port}}}\n"
+        + variant.yaml.replace("UPSTREAM", upstream)
     )

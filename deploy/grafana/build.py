@@ -234,8 +234,9 @@ def gateway_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
                 "short",
                 [
                     query(
-                        f"sum by (operation) (increase(shimgw_contract_violations_total[{RATE}]))",
-                        "{{operation}}",
+                        "sum by (direction, operation) "
+                        f"(increase(shimgw_contract_violations_total[{RATE}]))",
+                        "{{direction}} {{operation}}",
                     )
                 ],
             )
