@@ -217,6 +217,9 @@ class Runtime:
                 )
                 return False
             self.metrics.reload_ok.set(1)
+            # Whatever was refused before no longer stands (the good file is back, even
+            # if it is the very version in force).
+            self.last_error = None
             if snapshot.version == previous.version:
                 return True
             self.current = self._attach(snapshot, previous)

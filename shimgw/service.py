@@ -20,7 +20,7 @@ from shimgw.accesslog import open_stderr
 from shimgw.admin import build_admin_app
 from shimgw.config import Config
 from shimgw.edge import EdgeRunner
-from shimgw.errors import GatewayError
+from shimgw.errors import ConfigError, GatewayError
 from shimgw.messages import V2Request
 from shimgw.observe import access_log
 from shimgw.orchestrator import Upstream
@@ -28,6 +28,12 @@ from shimgw.runtime import Runtime
 from shimgw.server import Gateway, build_server
 
 log = logging.getLogger("shimgw")
+
+
+class ListenError(ConfigError):
+    """A port that cannot be listened on (in use, or not ours): one line, exit code 2."""
+
+
 WATCH_INTERVAL_S = 1.0
 HEALTH_PROBE = V2Request("getHealth", "GET", "/v2/health", {}, {}, {})
 
@@ -75,9 +81,16 @@ class Service:
         config = self.runtime.current.config
         if access_log.isEnabledFor(logging.INFO):  # `logging.level` above info: no lines
             self.gateway.access = open_stderr(self.runtime.metrics.log_lines_dropped.inc)
-        await self._start_edge(config)
-        if config.admin.port is not None:
-            await self._start_admin(config, config.admin.port)
+        try:
+            await self._start_edge(config)
+            if config.admin.port is not None:
+                await self._start_admin(config, config.admin.port)
+        except OSError as exc:
+            # Lost a race for a port `check_ports` found free: nothing half-started stays.
+            for runner in reversed(self._runners):
+                await runner.cleanup()
+            self._runners.clear()
+            raise ListenError("listen", f"cannot listen: {exc.strerror or exc}") from exc
         # The first round before "listening": readiness is known from the start (each probe
         # is bounded by the upstream's own timeouts).
         await self._probe_round()
@@ -105,6 +118,7 @@ class Service:
             shutdown_timeout=config.shutdown.grace_s or config.timeouts.total,
         )
         await runner.setup()
+        self._runners.append(runner)  # cleaned up by start() if a port fails below
         if self._sock is not None:
             site: web.BaseSite = web.SockSite(runner, self._sock)
         else:
@@ -116,14 +130,13 @@ class Service:
                 backlog=1024,
             )
         await site.start()
-        self._runners.append(runner)
         self.port = _bound_port(runner)
 
     async def _start_admin(self, config: Config, port: int) -> None:
         admin = web.AppRunner(build_admin_app(self.runtime, self.gateway.shadow), access_log=None)
         await admin.setup()
-        await web.TCPSite(admin, config.admin.host, port, reuse_port=self.reuse_port).start()
         self._runners.append(admin)
+        await web.TCPSite(admin, config.admin.host, port, reuse_port=self.reuse_port).start()
         self.admin_port = _bound_port(admin)
 
     async def _watch(self) -> None:

@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -27,13 +28,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shimgw.errors import ConfigError  # imports nothing: safe before the metrics directory
+
 if TYPE_CHECKING:  # imported late at run time: the metrics directory must be set first
+    from shimgw.config import Config
     from shimgw.snapshot import Snapshot
 
 log = logging.getLogger("shimgw")
 Runner = Callable[[Coroutine[Any, Any, None]], None]
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CRASH_WINDOW_S = 60.0
+EXIT_UNUSABLE = 2  # a config the process cannot serve (bad key, port in use)
 
 
 def serve(config_path: Path, *, workers: int, run: Runner) -> int:
@@ -61,11 +66,38 @@ def _serve(config_path: Path, workers: int, run: Runner) -> int:
     config = load_config(config_path)
     snapshot = build_snapshot(config)
     tracing.settings(config.tracing, os.environ)  # a bad OTEL_* value: one line, exit 2
+    # And both ports are tried before anything starts: a port in use is one line and
+    # exit code 2 here, not a traceback in a worker that the supervisor restarts in a loop.
+    check_ports(config)
     setup_logging(config.logging.level)
     if workers == 1:
         run(_worker_main(snapshot, index=0, workers=1))
         return 0
     return _supervise(snapshot, workers, run)
+
+
+def check_ports(config: Config) -> None:
+    """Bind each configured port once (and let go): `ConfigError` naming the key if taken."""
+    wanted = [("listen.port", config.listen.host, config.listen.port)]
+    if config.admin.port is not None:
+        wanted.append(("admin.port", config.admin.host, config.admin.port))
+    for key, host, port in wanted:
+        if port == 0:
+            continue
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        except OSError as exc:
+            raise ConfigError(key, f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            # As asyncio binds (SO_REUSEADDR), so a port in TIME_WAIT is not "in use".
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                raise ConfigError(
+                    key, f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+                ) from exc
 
 
 async def _worker_main(snapshot: Snapshot, *, index: int, workers: int) -> None:
@@ -106,6 +138,7 @@ class _Supervisor:
         self.last_good = snapshot  # what a restarted worker starts from
         self.stopping = False
         self.recent: deque[float] = deque()  # exit times within CRASH_WINDOW_S
+        self.code = 0  # the supervisor's exit code
 
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
@@ -123,14 +156,19 @@ class _Supervisor:
             except InterruptedError:
                 continue
             if pid in self.children and not self.exited(pid, status):
-                return 1
-        return 0
+                return self.code
+        return self.code
 
     def exited(self, pid: int, status: int) -> bool:
         """A worker ended: restart it (True), or stop everything on a crash loop (False)."""
         index = self.children.pop(pid)
         if self.stopping:
             return True
+        if os.waitstatus_to_exitcode(status) == EXIT_UNUSABLE:
+            # Its port was taken after all (one line said so): no restart helps.
+            self.code = EXIT_UNUSABLE
+            self.forward(signal.SIGTERM, None)
+            return False
         # A crash loop (many exits in a short time) ends the gateway; crashes far apart don't.
         now = time.monotonic()
         self.recent.append(now)
@@ -144,6 +182,7 @@ class _Supervisor:
             log.error(
                 "workers keep crashing; stopping", extra={"fields": {"exits": len(self.recent)}}
             )
+            self.code = 1
             self.forward(signal.SIGTERM, None)
             return False
         time.sleep(0.5)
@@ -178,6 +217,9 @@ class _Supervisor:
             code = 0
             try:
                 self._run(_worker_main(self.last_good, index=index, workers=self.workers))
+            except ConfigError as exc:  # its port was taken after all: no restart helps
+                print(f"shimgw: {exc}", file=sys.stderr)
+                code = EXIT_UNUSABLE
             except BaseException:
                 log.exception("worker crashed", extra={"fields": {"worker": index}})
                 code = 1

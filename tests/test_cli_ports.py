@@ -1,0 +1,43 @@
+"""A port already in use stops `shimgw serve` with one line and exit code 2, at once."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SHIMGW = [sys.executable, "-m", "shimgw"]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize("which", ["listen", "admin"])
+def test_busy_port_is_one_line_and_exit_2(tmp_path: Path, which: str, workers: str) -> None:
+    with socket.socket() as taken, socket.socket() as free:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        free.bind(("127.0.0.1", 0))
+        busy, other = taken.getsockname()[1], free.getsockname()[1]
+        free.close()
+        ports = (busy, other) if which == "listen" else (other, busy)
+        config = tmp_path / "c.yaml"
+        config.write_text(
+            "upstreams: {s: {url: 'http://127.0.0.1:1'}}\n"
+            f"listen: {{port: {ports[0]}}}\nadmin: {{port: {ports[1]}}}\n"
+        )
+        result = subprocess.run(
+            [*SHIMGW, "serve", "--config", str(config), "--workers", workers],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    key = "listen.port" if which == "listen" else "admin.port"
+    assert lines[0].startswith(f"shimgw: {key}: cannot listen on 127.0.0.1:{busy}")
+    # One line: no traceback, no "worker exited; restarting" loop before giving up.
+    assert "Traceback" not in result.stderr
