@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit check alerts bench clean
+.PHONY: demo test lint typecheck unit check alerts bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ alerts:
 	else echo "promtool not found: alert rule tests skipped (apt-get install prometheus)"; fi
 
 test: lint typecheck check alerts unit
+
+# Fault soak (a few minutes, loopback): lost / duplicated / error rate outside faults / peak RSS.
+soak: $(STAMP)
+	$(BIN)/python -m benchmarks.soak --duration 180 --out benchmarks/results/soak.json
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

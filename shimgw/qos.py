@@ -13,17 +13,20 @@ of a wall of 504s. Slots are handed over in arrival order.
 
 `RateLimiter` (sans-IO: the caller passes the clock): a token bucket per
 client key, `rate` tokens a second and a burst of `burst`; an empty bucket
-answers with the seconds until the next token (429 + Retry-After). Buckets
-live in a bounded LRU: a flood of distinct keys cannot grow memory, it only
-forgets the oldest clients (who then start with a full bucket).
+answers with the seconds until the next token (429 + Retry-After). Keys are
+kept as 16-byte digests (an API key is a secret, and may be long), in a
+bounded LRU of `clients` buckets (~250 bytes each): a flood of distinct keys
+cannot grow memory, it only forgets the oldest clients (who then start with
+a full bucket).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import math
-from collections import OrderedDict, deque
+from collections import deque
 
 from shimgw.errors import UpstreamBusy
 
@@ -81,13 +84,15 @@ class UpstreamGate:
 class RateLimiter:
     """Token buckets per client key; `take` returns 0 (allowed) or seconds to wait."""
 
-    def __init__(self, rate: float, *, burst: float | None = None, clients: int = 65536) -> None:
+    def __init__(self, rate: float, *, burst: float | None = None, clients: int = 16384) -> None:
         self.rate = rate
         self.burst = burst if burst is not None else max(1.0, rate)
         self.clients = clients
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, at
+        # digest → (tokens, at); a dict keeps insertion order: re-inserting on use is the LRU
+        self._buckets: dict[bytes, tuple[float, float]] = {}
 
-    def take(self, key: str, now: float) -> int:
+    def take(self, client: str, now: float) -> int:
+        key = hashlib.blake2b(client.encode("utf-8", "surrogatepass"), digest_size=16).digest()
         tokens, at = self._buckets.pop(key, (self.burst, now))
         tokens = min(self.burst, tokens + (now - at) * self.rate)
         wait = 0
@@ -97,7 +102,7 @@ class RateLimiter:
             wait = max(1, math.ceil((1 - tokens) / self.rate))
         self._buckets[key] = (tokens, now)
         if len(self._buckets) > self.clients:
-            self._buckets.popitem(last=False)
+            del self._buckets[next(iter(self._buckets))]
         return wait
 
     def __len__(self) -> int:

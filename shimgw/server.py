@@ -50,6 +50,7 @@ from shimgw.errors import (
     GatewayError,
     InternalError,
     PayloadTooLarge,
+    RateLimited,
     TranslatedError,
     UpstreamBusy,
     UpstreamContractViolation,
@@ -67,6 +68,7 @@ from shimgw.messages import (
     V2Response,
 )
 from shimgw.orchestrator import Upstream
+from shimgw.qos import RateLimiter
 from shimgw.runtime import Runtime
 from shimgw.shadow.runner import Seed, ShadowRunner, observed
 from shimgw.snapshot import LocalOperation, ProxyOperation, Snapshot
@@ -166,6 +168,7 @@ class Gateway:
         # fraction of an SDK span per request (tracing.py).
         self.tracing = tracing.Tracing(tracing.settings(runtime.current.config.tracing, os.environ))
         self.tracer = self.tracing.tracer
+        self._limiter: RateLimiter | None = None  # limits.per_client_rps, kept across reloads
         self.draining = False  # set by the shutdown: every answer then closes its connection
         self.access: AccessLog | None = None  # set by the service while it serves
 
@@ -265,6 +268,9 @@ class Gateway:
         ex.operation, params = snapshot.routes.match(request.method, request.path)
         op = snapshot.operations[ex.operation]
         ex.promised = op.plan.promised
+        rps = snapshot.config.limits.per_client_rps
+        if rps and 429 in ex.promised:  # getStatus promises no 429: never limited
+            self._admit(snapshot, request, rps)
         # An operation without a body ignores one (aiohttp drains or drops it), so a
         # stray body cannot earn a 400 that such an operation never promises.
         body = await self._read_body(request, snapshot) if op.request_check.body else b""
@@ -301,6 +307,23 @@ class Gateway:
             ex.upstream_errors.append("busy")
             return to_phase1(op.plan, snapshot.errors, parsed, busy_answer(busy))
         return _translate(snapshot, op, parsed, answer, ex)
+
+    def _admit(self, snapshot: Snapshot, request: web.BaseRequest, rps: float) -> None:
+        """`limits.per_client_rps`, keyed like the canary split (`routing.key`); a client
+        without that key is keyed by its address."""
+        limiter = self._limiter
+        if limiter is None or limiter.rate != rps:
+            limiter = self._limiter = RateLimiter(rps)
+        key = snapshot.picker.routing_key(request.headers, request.remote)
+        wait = limiter.take(
+            key if key is not None else f"address:{request.remote}", time.monotonic()
+        )
+        if wait:
+            self.metrics.rate_limited.inc()
+            raise RateLimited(
+                f"rate limit of {rps:g} requests/s per client passed; retry in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
 
     async def _read_body(self, request: web.BaseRequest, snapshot: Snapshot) -> bytes:
         config = snapshot.config
