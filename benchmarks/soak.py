@@ -173,6 +173,7 @@ class Soak:
         self.report = Report(plan=asdict(plan))
         self.windows: list[list[float]] = []  # [start, end) of injected trouble
         self.down = False  # no gateway listening (restart gap)
+        self.end = math.inf
         self.samples: list[tuple[float, str, int]] = []  # (started, op, status) of errors
         self.created: list[str] = []
         self.names = itertools.count()
@@ -211,16 +212,16 @@ class Soak:
         timeout = aiohttp.ClientTimeout(total=TOTAL_TIMEOUT_S * 4)
         try:
             async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-                end = time.monotonic() + self.plan.duration_s
+                end = self.end = time.monotonic() + self.plan.duration_s
                 chores = [
                     asyncio.create_task(self._faults(end)),
                     asyncio.create_task(self._reloads(end)),
                     asyncio.create_task(self._sampler(end)),
                 ]
                 if self.plan.restart:
-                    chores.append(asyncio.create_task(self._restart(self.plan.duration_s / 2)))
+                    chores.append(asyncio.create_task(self._restart(self.plan.duration_s / 3)))
                 workers = [
-                    asyncio.create_task(self._client(session, end, n))
+                    asyncio.create_task(self._client(session, n))
                     for n in range(self.plan.concurrency)
                 ]
                 await asyncio.gather(*workers)
@@ -236,9 +237,9 @@ class Soak:
 
     # --- the load -------------------------------------------------------------------------
 
-    async def _client(self, session: aiohttp.ClientSession, end: float, n: int) -> None:
+    async def _client(self, session: aiohttp.ClientSession, n: int) -> None:
         rng = random.Random(n)
-        while time.monotonic() < end:
+        while time.monotonic() < self.end:  # `end` moves if the restart runs late
             op, method, path, body = self._pick(rng)
             key = f"soak-key-{rng.randrange(self.plan.keys)}"
             await self._one(session, op, method, path, body, key)
@@ -359,6 +360,7 @@ class Soak:
         self.gateway.sample()
         await self.gateway.start()
         self.down = False
+        self.end = max(self.end, time.monotonic() + 2.0)  # the new process serves a while
         self.gateway.peak_kib = max(peak, self.gateway.peak_kib)
         self.report.restarts += 1
         window[1] = time.monotonic() + 1.0
