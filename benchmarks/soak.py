@@ -239,7 +239,7 @@ class Soak:
 
     async def _client(self, session: aiohttp.ClientSession, n: int) -> None:
         rng = random.Random(n)
-        while time.monotonic() < self.end:  # `end` moves if the restart runs late
+        while time.monotonic() < self.end or self.down:  # `end` moves if the restart runs late
             op, method, path, body = self._pick(rng)
             key = f"soak-key-{rng.randrange(self.plan.keys)}"
             await self._one(session, op, method, path, body, key)
