@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import re
 import secrets
-import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from aiohttp.typedefs import Handler
 from shimgw import resources
 from shimgw.reference.contract import Contract, RequestInfo, load_contract
 from shimgw.reference.legacy_store import Job, LegacyStore, seed_legacy
+from shimgw.reference.server import until_signalled
 from shimgw.reference.store import SeenRequest, Violation
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
@@ -358,12 +358,8 @@ async def _serve(port: int, host: str, missing_owner: str, check_contract: bool)
         check_contract=check_contract,
     )
     print(f"legacy: {running.url}/api/v1", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await until_signalled()
     finally:
         await running.stop()
 

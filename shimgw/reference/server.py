@@ -62,6 +62,15 @@ async def stop_reference(instances: Sequence[RunningInstance]) -> None:
         await instance.runner.cleanup()
 
 
+async def until_signalled() -> None:
+    """Return on SIGINT or SIGTERM: how the reference servers' command lines stop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
 def _names(count: int) -> list[str]:
     extra = [f"instance-{i + 1}" for i in range(len(DEFAULT_NAMES), count)]
     return [*DEFAULT_NAMES[:count], *extra]
@@ -79,12 +88,8 @@ async def _serve(ports: list[int], host: str, seed: bool, check_contract: bool) 
     )
     for instance in instances:
         print(f"{instance.name}: {instance.url}/v2", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await until_signalled()
     finally:
         await stop_reference(instances)
         if store.violations:
