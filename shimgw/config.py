@@ -36,6 +36,9 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built wi
 T = TypeVar("T")
 S = TypeVar("S")
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+_CLIENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+_HEX = frozenset("0123456789abcdef")
+UNNAMED_CLIENT = "unnamed"  # the usage counts' name for every key no client lists
 DEFAULT_ADMIN_PORT: int | None = 9180
 Read = Callable[[Any, str], Any]  # (YAML value, dotted key) → typed value, or ConfigError
 
@@ -259,6 +262,14 @@ class GroupConfig:
     values: frozenset[str] = frozenset()
     key_sha256: frozenset[str] = frozenset()
     weights: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    """A named client for the Phase 1 usage counts: SHA-256 hashes of its routing keys."""
+
+    name: str
+    key_sha256: frozenset[str]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -516,9 +527,8 @@ def _group(gr: _Reader, index: int, upstreams: Mapping[str, UpstreamConfig]) -> 
         raise ConfigError(gr.key, "a group matches by `header` + `values` or by `key_sha256`")
     if header is not None and not values:
         raise ConfigError(gr.path("values"), "list the header values of this group")
-    bad = [k for k in keys if len(k) != 64 or any(c not in "0123456789abcdef" for c in k)]
-    if bad:
-        raise ConfigError(gr.path("key_sha256"), f"not a lower-case SHA-256 hex digest: {bad[0]}")
+    for i, digest in enumerate(keys):
+        _digest(digest, f"{gr.path('key_sha256')}[{i}]")
     return GroupConfig(
         name=name,
         header=header,
@@ -526,6 +536,56 @@ def _group(gr: _Reader, index: int, upstreams: Mapping[str, UpstreamConfig]) -> 
         key_sha256=frozenset(keys),
         weights=weights,
     )
+
+
+def _digest(value: str, key: str) -> str:
+    # Never echoed: a value pasted here by mistake may be the key itself, not its hash.
+    if len(value) != 64 or not _HEX.issuperset(value):
+        raise ConfigError(
+            key, "not a lower-case SHA-256 hex digest (64 characters 0-9a-f) of a routing key"
+        )
+    return value
+
+
+def _clients(raw: Any, key: str) -> tuple[ClientConfig, ...]:
+    """`clients: [{name, key_sha256}]`; each name and each hash in one client only."""
+    named: dict[str, str] = {}  # name → where it was given
+    owner: dict[str, str] = {}  # hash → client name
+    out = []
+    for i, entry in enumerate(_list(raw, key)):
+        where = f"{key}[{i}]"
+        r = _Reader(entry, where, Path("."))
+        name = r.get("name", _str, "")
+        digests: Any = r.get("key_sha256", lambda v, _: v, [])
+        r.done()
+        if not name:
+            raise ConfigError(r.path("name"), "expected a non-empty string")
+        _client_name(name, r.path("name"))
+        if name in named:
+            raise ConfigError(r.path("name"), f"{name!r} is also {named[name]}")
+        named[name] = where
+        listed = [digests] if isinstance(digests, str) else digests
+        if not isinstance(listed, list) or not listed:
+            raise ConfigError(r.path("key_sha256"), "list at least one SHA-256 hex digest")
+        for j, digest in enumerate(listed):
+            at = f"{r.path('key_sha256')}[{j}]"
+            _digest(digest if isinstance(digest, str) else "", at)
+            if digest in owner:
+                raise ConfigError(at, f"this hash is also listed by client {owner[digest]!r}")
+            owner[digest] = name
+        out.append(ClientConfig(name, frozenset(listed)))
+    return tuple(out)
+
+
+def _client_name(name: str, key: str) -> None:
+    if name == UNNAMED_CLIENT:
+        raise ConfigError(key, f"{UNNAMED_CLIENT!r} is reserved for keys no client lists")
+    if len(name) > 64:
+        raise ConfigError(key, f"a client name is at most 64 characters, got {len(name)}")
+    if not _CLIENT_NAME.match(name):
+        raise ConfigError(
+            key, f"a client name is letters, digits, '.', '_' and '-' (a label value), got {name!r}"
+        )
 
 
 def _weights(raw: Any, key: str, upstreams: Mapping[str, Any]) -> Mapping[str, int]:
@@ -556,6 +616,8 @@ class Config:
     validation: ValidationConfig = section(ValidationConfig)
     limits: LimitsConfig = section(LimitsConfig)
     routing: RoutingConfig = section(RoutingConfig, _routing)
+    # Named clients of the Phase 1 usage counts (usage.py); every other key is `unnamed`.
+    clients: tuple[ClientConfig, ...] = setting((), _clients)
     admin: AdminConfig = section(AdminConfig)
     rollback: RollbackConfig = section(RollbackConfig)
     logging: LoggingConfig = section(LoggingConfig)

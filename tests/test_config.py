@@ -99,7 +99,7 @@ def with_(**parts: Any) -> dict[str, Any]:
         ),
         (
             with_(routing={"groups": [{"key_sha256": ["abc"], "upstream": "stable"}]}),
-            "routing.groups[0].key_sha256",
+            "routing.groups[0].key_sha256[0]",
             "SHA-256",
         ),
         (with_(routing={"groups": [{"upstream": "stable"}]}), "routing.groups[0]", "by `header`"),
