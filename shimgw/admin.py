@@ -1,4 +1,5 @@
-"""The admin listener: status, config, reload, rollback reset, metrics, liveness, readiness.
+"""The admin listener: status, config, usage, reload, rollback reset, metrics, liveness,
+readiness.
 
 It listens on its own address (loopback by default), never on the Phase 1
 port, so a Phase 1 client cannot reach it. Reads are open to whoever can reach
@@ -37,6 +38,7 @@ def build_admin_app(runtime: Runtime, shadow: ShadowRunner | None = None) -> web
     app.router.add_get("/admin/diffs", admin.diffs)
     app.router.add_get("/admin/status", admin.status)
     app.router.add_get("/admin/config", admin.config)
+    app.router.add_get("/admin/usage", admin.usage)
     app.router.add_post("/admin/reload", admin.reload)
     app.router.add_post("/admin/rollback/reset", admin.reset_rollback)
     app.router.add_get("/metrics", admin.metrics)
@@ -61,6 +63,12 @@ class _Admin:
 
     async def config(self, request: web.Request) -> web.Response:
         return _json(self.runtime.describe())
+
+    async def usage(self, request: web.Request) -> web.Response:
+        # Per client and operation since start (this worker's share under --workers):
+        # names only, never a key or its hash.
+        runtime = self.runtime
+        return _json(runtime.usage.describe(runtime.current.config.clients))
 
     async def reload(self, request: web.Request) -> web.Response:
         refused = self._refused(request)

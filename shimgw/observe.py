@@ -167,6 +167,15 @@ class Metrics:
             "Access log lines dropped because stderr did not keep up (requests are not held).",
             registry=r,
         )
+        # Who still calls Phase 1 (usage.py): `client` is a name from `clients` or
+        # `unnamed`, `operation` an operationId or `unmatched`; both sets are bounded.
+        self.phase1_requests = Counter(
+            "shimgw_phase1_requests",
+            "Phase 1 requests by operation (unmatched: no route) and client (a configured "
+            "name, else unnamed).",
+            ["operation", "client"],
+            registry=r,
+        )
         self._request_children: dict[tuple[str, int, str], Any] = {}
         self._duration_children: dict[tuple[str, str], Any] = {}
         self.rollbacks = Counter(

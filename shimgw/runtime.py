@@ -42,6 +42,7 @@ from shimgw.rollback import RollbackEvent, RollbackTracker
 from shimgw.snapshot import Snapshot, build_snapshot
 from shimgw.transport import FastUpstream
 from shimgw.upstream import HttpUpstream
+from shimgw.usage import UsageBook
 
 log = logging.getLogger("shimgw")
 
@@ -83,6 +84,7 @@ class Runtime:
         self.metrics = metrics or Metrics()
         self._reload_hook = reload_hook
         self._factory = upstream_factory
+        self.usage = UsageBook(self.metrics.phase1_requests)  # counts survive reloads
         self.current = self._attach(snapshot, None)
         self.loaded_at = time.time()
         self.last_error: str | None = None
@@ -107,10 +109,16 @@ class Runtime:
     # --- picking ------------------------------------------------------------------------
 
     def choose(
-        self, snapshot: Snapshot, operation: str, headers: Mapping[str, str], client: str | None
+        self,
+        snapshot: Snapshot,
+        operation: str,
+        headers: Mapping[str, str],
+        key: str | None,
+        digest: str | None,
     ) -> str:
         """The upstream for one request: `headers` as received (read by lower-case names,
-        as everywhere past the edge), `client` its peer address."""
+        as everywhere past the edge), `key` its routing key and `digest` that key's
+        `key_digest` (computed once per request by the handler; None when nothing needs it)."""
         forced = headers.get(snapshot.config.routing.force_header.lower())
         if (
             forced is not None
@@ -119,7 +127,7 @@ class Runtime:
             and self._admin_ok(snapshot.config, headers.get(_ADMIN_TOKEN_KEY))
         ):
             return forced
-        return snapshot.picker.choose(operation, headers, client, self.rollback.disabled)
+        return snapshot.picker.pick(operation, headers, key, digest, self.rollback.disabled)
 
     @staticmethod
     def _admin_ok(config: Config, supplied: str | None) -> bool:
@@ -260,7 +268,8 @@ class Runtime:
             task = asyncio.get_event_loop().create_task(_close_later(retired, delay))
             self._retiring[task] = retired
             task.add_done_callback(lambda done: self._retiring.pop(done, None))
-        return replace(snapshot, upstreams=upstreams)
+        usage = self.usage.slots(config.clients, snapshot.operations)
+        return replace(snapshot, upstreams=upstreams, usage=usage)
 
     def describe(self) -> dict[str, Any]:
         return {

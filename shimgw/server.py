@@ -69,6 +69,7 @@ from shimgw.messages import (
 )
 from shimgw.orchestrator import Upstream
 from shimgw.qos import RateLimiter
+from shimgw.routing.canary import key_digest
 from shimgw.runtime import Runtime
 from shimgw.shadow.runner import Seed, ShadowRunner, observed
 from shimgw.snapshot import LocalOperation, ProxyOperation, Snapshot
@@ -140,6 +141,8 @@ class Exchange:
     contract: str = "phase2"  # which contract `violation` broke (phase1: a legacy answer)
     sent_violation: AnswerContractViolation | None = None  # our own answer broke phase1.yaml
     tracer: trace.Tracer | None = None  # set when spans are recorded: one per pipeline step
+    key: str | None = None  # the routing key (`routing.key`): never logged
+    digest: str | None = None  # its SHA-256 (`key_digest`), once per request when needed
 
 
 def error_response(error: GatewayError, rid: str) -> web.Response:
@@ -217,9 +220,7 @@ class Gateway:
         body: bytes,
     ) -> None:
         """Keep what replaying this call needs, when a shadow rule picks it."""
-        rule = self.shadow.pick(
-            snapshot, ex.operation, request.headers, ex.upstream, request.remote
-        )
+        rule = self.shadow.pick(snapshot, ex.operation, request.headers, ex.upstream, ex.digest)
         if rule is None:
             return
         request[SHADOW_SEED] = Seed(
@@ -242,6 +243,11 @@ class Gateway:
             rid=rid, method=request.method, path=request.path, started=time.perf_counter()
         )
         ex.tracer = self.tracer
+        # The routing key, and its hash once for everything that matches on it: key_sha256
+        # groups, the usage counts' named clients.
+        ex.key = key = snapshot.picker.routing_key(request.headers, request.remote)
+        if key is not None and snapshot.hashes_keys:
+            ex.digest = key_digest(key)
         outcome: Outcome
         try:
             outcome = await self._serve(snapshot, request, span, ex)
@@ -270,7 +276,7 @@ class Gateway:
         ex.promised = op.plan.promised
         rps = snapshot.config.limits.per_client_rps
         if rps and 429 in ex.promised:  # getStatus promises no 429: never limited
-            self._admit(snapshot, request, rps)
+            self._admit(ex, request, rps)
         # An operation without a body ignores one (aiohttp drains or drops it), so a
         # stray body cannot earn a 400 that such an operation never promises.
         body = await self._read_body(request, snapshot) if op.request_check.body else b""
@@ -282,7 +288,7 @@ class Gateway:
             return answer_locally(op.plan, parsed)
         extra = {"X-Correlation-ID": ex.rid}
         observe.propagate_trace(span, headers, extra)
-        arm = self.runtime.choose(snapshot, ex.operation, headers, request.remote)
+        arm = self.runtime.choose(snapshot, ex.operation, headers, ex.key, ex.digest)
         upstream = snapshot.upstreams[arm]
         if isinstance(upstream, Phase1Upstream):  # a legacy backend: the call passes through
             ex.upstream = arm
@@ -308,13 +314,13 @@ class Gateway:
             return to_phase1(op.plan, snapshot.errors, parsed, busy_answer(busy))
         return _translate(snapshot, op, parsed, answer, ex)
 
-    def _admit(self, snapshot: Snapshot, request: web.BaseRequest, rps: float) -> None:
+    def _admit(self, ex: Exchange, request: web.BaseRequest, rps: float) -> None:
         """`limits.per_client_rps`, keyed like the canary split (`routing.key`); a client
         without that key is keyed by its address."""
         limiter = self._limiter
         if limiter is None or limiter.rate != rps:
             limiter = self._limiter = RateLimiter(rps)
-        key = snapshot.picker.routing_key(request.headers, request.remote)
+        key = ex.key
         wait = limiter.take(
             key if key is not None else f"address:{request.remote}", time.monotonic()
         )
@@ -356,6 +362,8 @@ class Gateway:
     def _account(self, snapshot: Snapshot, ex: Exchange, status: int) -> None:
         elapsed = time.perf_counter() - ex.started
         self.metrics.observe_request(ex.operation, status, ex.upstream, elapsed)
+        if snapshot.usage is not None:  # None only for a snapshot no runtime attached
+            snapshot.usage.count(ex.operation, ex.digest, time.time())
         if snapshot.config.logging.access and self.access is not None:
             self.access.request(
                 ex.rid, ex.method, ex.path, ex.operation, ex.upstream, status, elapsed

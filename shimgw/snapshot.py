@@ -39,6 +39,7 @@ from shimgw.translate.language import load_translations
 from shimgw.translate.nodes import ErrorTable, Translations
 from shimgw.translate.plan import LocalPlan, ProxyPlan, build_plans
 from shimgw.translate.provenance import request_sources
+from shimgw.usage import UsageSlots
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,9 @@ class Snapshot:
     picker: Picker
     upstreams: Mapping[str, Upstream] = field(default_factory=dict)  # attached by the runtime
     cutover: CutoverParts = field(default_factory=CutoverParts)  # legacy arms, shadow rules
+    # Whether a request's routing key is hashed (`key_digest`): named clients or key groups.
+    hashes_keys: bool = False
+    usage: UsageSlots | None = None  # attached by the runtime (its book outlives snapshots)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -171,6 +175,7 @@ def build_snapshot(
     ).hexdigest()
     weights = {name: u.weight for name, u in config.upstreams.items()}
     layout = previous.picker.layout if previous is not None else None
+    picker = Picker(config.routing, weights, layout)
     return Snapshot(
         config=config,
         version=version[:16],
@@ -181,8 +186,9 @@ def build_snapshot(
         routes=build_routes(phase1),
         operations=MappingProxyType(operations),
         errors=translations.errors,
-        picker=Picker(config.routing, weights, layout),
+        picker=picker,
         cutover=build_cutover(config, phase1),
+        hashes_keys=bool(config.clients) or picker.hashes_keys,
     )
 
 

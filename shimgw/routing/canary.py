@@ -24,6 +24,11 @@ cached, so picking is one hash and one tuple index.
 
 Precedence: a client group's weights, else the route's, else the defaults;
 a forced arm (tester header + admin token) is decided at the edge before.
+
+The SHA-256 of the routing key (`key_digest`), which `key_sha256` groups and
+the usage counts' named clients match, is computed once per request by the
+handler and handed in (`pick`); only `choose`, the convenience for callers
+that have headers alone, computes it itself.
 """
 
 from __future__ import annotations
@@ -45,6 +50,12 @@ def _unit(salt: str, bucket: int, upstream: str) -> float:
     digest = hashlib.blake2b(f"{salt}\x00{bucket}\x00{upstream}".encode(), digest_size=8).digest()
     # (n + 0.5) / 2^64 is never 0 or 1, so the log is always finite.
     return (int.from_bytes(digest, "big") + 0.5) / 2.0**64
+
+
+def key_digest(key: str) -> str:
+    """The SHA-256 hex digest of a routing key: what `key_sha256` lists name a client by,
+    so an operator can name one without storing its key."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def bucket_of(salt: str, key: str) -> int:
@@ -117,6 +128,7 @@ class Picker:
         self._default = self.table_for(weights)
         self._routes = {op: self.table_for(w) for op, w in routing.routes.items()}
         self._groups = tuple((g, self.table_for(g.weights)) for g in routing.groups)
+        self.hashes_keys = any(g.key_sha256 for g in routing.groups)  # needs `key_digest`
 
     def table_for(self, weights: Mapping[str, int]) -> tuple[str, ...]:
         frozen = _frozen(weights)
@@ -129,16 +141,17 @@ class Picker:
         """The value `routing.key` names: a header's, or the client's address."""
         return headers.get(self._key_header) if self._key_header is not None else client_address
 
-    def group_of(self, headers: Mapping[str, str], key: str | None) -> GroupConfig | None:
+    def group_of(self, headers: Mapping[str, str], digest: str | None) -> GroupConfig | None:
+        """The client's group; `digest` is `key_digest` of its routing key (None: no key)."""
         for group, _ in self._groups:
-            if _in_group(group, headers, key):
+            if _in_group(group, headers, digest):
                 return group
         return None
 
     def weights_for(
-        self, operation: str, headers: Mapping[str, str], key: str | None
+        self, operation: str, headers: Mapping[str, str], digest: str | None
     ) -> Mapping[str, int]:
-        group = self.group_of(headers, key) if self._groups else None
+        group = self.group_of(headers, digest) if self._groups else None
         if group is not None:
             return group.weights
         return self.routing.routes.get(operation, self.weights)
@@ -150,34 +163,46 @@ class Picker:
         client_address: str | None,
         disabled: frozenset[str] = frozenset(),
     ) -> str:
+        """`pick` for a caller that has the headers and address alone."""
         key = self.routing_key(headers, client_address)
+        digest = key_digest(key) if key is not None and self.hashes_keys else None
+        return self.pick(operation, headers, key, digest, disabled)
+
+    def pick(
+        self,
+        operation: str,
+        headers: Mapping[str, str],
+        key: str | None,
+        digest: str | None,
+        disabled: frozenset[str] = frozenset(),
+    ) -> str:
+        """The arm for a request whose routing key (and, when `hashes_keys`, its
+        `key_digest`) the caller already has."""
         if disabled:
             table = self.table_for(
-                _without(self.weights_for(operation, headers, key), disabled, self.weights)
+                _without(self.weights_for(operation, headers, digest), disabled, self.weights)
             )
         else:
-            table = self._table(operation, headers, key)
+            table = self._table(operation, headers, digest)
         # No key: any arm will do, but by the same weights.
         bucket = bucket_of(self.routing.salt, key) if key else random.randrange(BUCKETS)
         return table[bucket]
 
     def _table(
-        self, operation: str, headers: Mapping[str, str], key: str | None
+        self, operation: str, headers: Mapping[str, str], digest: str | None
     ) -> tuple[str, ...]:
         for group, table in self._groups:
-            if _in_group(group, headers, key):
+            if _in_group(group, headers, digest):
                 return table
         return self._routes.get(operation, self._default)
 
 
-def _in_group(group: GroupConfig, headers: Mapping[str, str], key: str | None) -> bool:
+def _in_group(group: GroupConfig, headers: Mapping[str, str], digest: str | None) -> bool:
     if group.header is not None:
         return headers.get(group.header.lower()) in group.values
     # `key_sha256` lists hashes of routing keys (`routing.key`), whichever header or
     # address that is, so an operator can name a client without storing its key.
-    if key is None:
-        return False
-    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest() in group.key_sha256
+    return digest is not None and digest in group.key_sha256
 
 
 def _without(

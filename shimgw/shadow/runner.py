@@ -146,8 +146,10 @@ class ShadowRunner:
         operation: str,
         headers: Mapping[str, str],
         served_by: str,
-        client: str | None,
+        digest: str | None,
     ) -> ShadowRule | None:
+        """A rule that picks this call, if any; `digest` is the request's `key_digest`
+        (a `group` rule needs it for a `key_sha256` group)."""
         rules = snapshot.cutover.rules.get(operation)
         if not rules:
             return None
@@ -156,8 +158,7 @@ class ShadowRunner:
             if rule.to == served_by or random.random() >= rule.sample:
                 continue
             if rule.group is not None:
-                picker = snapshot.picker
-                group = group or picker.group_of(headers, picker.routing_key(headers, client))
+                group = group or snapshot.picker.group_of(headers, digest)
                 if group is None or group.name != rule.group:
                     continue
             return rule

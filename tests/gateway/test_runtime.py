@@ -83,14 +83,14 @@ async def test_a_forced_arm_needs_the_token(
 ) -> None:
     monkeypatch.setenv("SHIMGW_ADMIN_TOKEN", TOKEN)
     headers = {"x-api-key": "client-1", **headers}
-    assert runtime.choose(runtime.current, "getJob", headers, "192.0.2.1") == picked
+    assert runtime.choose(runtime.current, "getJob", headers, "client-1", None) == picked
     assert runtime.admin_ok(TOKEN) and not runtime.admin_ok(None)
 
 
 async def test_no_token_configured_no_forced_arm(runtime: Runtime) -> None:
     assert not runtime.admin_ok("")
     headers = {"x-shimgw-upstream": "canary", ADMIN_TOKEN_HEADER.lower(): ""}
-    assert runtime.choose(runtime.current, "getJob", headers, None) == "stable"
+    assert runtime.choose(runtime.current, "getJob", headers, None, None) == "stable"
 
 
 async def test_probes_and_rollback_reset(runtime: Runtime, hooks: list[str]) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from shimgw.config import RoutingConfig, parse_config
-from shimgw.routing.canary import BUCKETS, Layout, Picker, bucket_of
+from shimgw.routing.canary import BUCKETS, Layout, Picker, bucket_of, key_digest
 
 KEYS = [f"api-key-{i:05d}" for i in range(2000)]
 
@@ -185,3 +185,19 @@ def test_key_sha256_groups_hash_the_routing_key(
     )
     picked = {p.choose("getJob", headers, client) for _ in range(20)}
     assert picked == ({"canary"} if in_group else {"stable"})
+
+
+def test_pick_takes_the_digest_it_is_given() -> None:
+    # The handler hashes the routing key once and hands the digest in: `pick` never hashes.
+    acme = hashlib.sha256(b"acme").hexdigest()
+    p = picker(
+        {"stable": 1, "canary": 0},
+        groups=[{"key_sha256": [acme], "upstream": "canary"}],
+    )
+    assert p.hashes_keys
+    assert p.pick("getJob", {}, "acme", acme) == "canary"
+    assert p.pick("getJob", {}, "acme", None) == "stable"  # no digest: in no key group
+    assert p.group_of({}, acme) is not None and p.group_of({}, None) is None
+    assert not picker({"stable": 1}).hashes_keys
+    assert key_digest("acme") == acme
+    assert key_digest("\udcff") == hashlib.sha256(b"\xed\xb3\xbf").hexdigest()  # undecodable
