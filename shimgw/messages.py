@@ -81,7 +81,8 @@ class Phase1Response:
 @dataclass(frozen=True, slots=True)
 class LocalAnswer:
     """The gateway's own answer to a local operation: the Phase 1 error body with
-    this status and message, and these headers (Deprecation, Sunset)."""
+    this status and message, and its `local.headers` (the operation's lifecycle
+    headers are added by the edge, to every answer of the operation)."""
 
     status: int
     message: str

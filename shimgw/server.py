@@ -18,8 +18,10 @@ a contract violation.
 
 `_finish` is the one place that turns an outcome into the HTTP response (the
 Phase 1 error body for errors, never a status the operation does not promise,
-502 for a bug: Phase 1 has no 500) and that records it: the upstream's health
-for the rollback windows, the metrics, the warning lines and the access line.
+502 for a bug: Phase 1 has no 500; the operation's lifecycle headers, if its
+translation has any) and that records it: the upstream's health for the
+rollback windows, the metrics, the usage counts (usage.py), the warning lines
+and the access line.
 So every outcome is answered, counted and logged the same way, whichever step
 produced it, and the pipeline reads like the list above.
 """
@@ -356,6 +358,11 @@ class Gateway:
             if outcome is not ex.violation:  # report mode: answered anyway, but said
                 _warn("contract violation (report mode)", ex, error=ex.violation.message)
         response = _respond(ex, outcome)
+        notice = snapshot.lifecycle.get(ex.operation)
+        if notice is not None:  # the operation's Deprecation / Sunset / Link, on every answer
+            headers = response.headers
+            for name, value in notice:
+                headers[name] = value
         self._account(snapshot, ex, response.status)
         return response
 

@@ -81,6 +81,8 @@ class Snapshot:
     cutover: CutoverParts = field(default_factory=CutoverParts)  # legacy arms, shadow rules
     # Whether a request's routing key is hashed (`key_digest`): named clients or key groups.
     hashes_keys: bool = False
+    # Per operation, its constant Deprecation/Sunset/Link lines (only operations that have any)
+    lifecycle: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     usage: UsageSlots | None = None  # attached by the runtime (its book outlives snapshots)
 
     def describe(self) -> dict[str, Any]:
@@ -189,6 +191,9 @@ def build_snapshot(
         picker=picker,
         cutover=build_cutover(config, phase1),
         hashes_keys=bool(config.clients) or picker.hashes_keys,
+        lifecycle=MappingProxyType(
+            {op: r.lifecycle for op, r in translations.operations.items() if r.lifecycle}
+        ),
     )
 
 

@@ -11,7 +11,9 @@ abstractly with the schema of what it reads beside it (`walker.py`, `infer.py`,
 - every required target field is written, for every valid source (an optional
   source without a default is a problem);
 - every /v2 success status of the target has a response rule; the error table
-  maps to promised statuses and keeps the headers Phase 1 requires.
+  maps to promised statuses and keeps the headers Phase 1 requires;
+- a `lifecycle` header (Deprecation, Sunset, Link) that an answer of the operation
+  declares in phase1.yaml fits that declaration.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from shimgw.contracts.document import Contract, OperationSpec
+from shimgw.contracts.validators import Invalid, compile_schema
 from shimgw.translate.infer import types_of
 from shimgw.translate.nodes import OperationRules, ResponseRule, Translations
 from shimgw.translate.walker import ANY, Problem, Report, Root, Schemas, Walker
@@ -105,7 +108,29 @@ def check_translations(translations: Translations, phase1: Contract, phase2: Con
                 walker.infer(value, ANY, f"{rules.source}: request.headers.{name}")
             for name, value in rules.local.headers if rules.local else ():
                 walker.infer(value, ANY, f"{rules.source}: local.headers.{name}")
+            for problem in _check_lifecycle(rules, source, phase1):
+                report.add(problem)
     return report
+
+
+def _check_lifecycle(
+    rules: OperationRules, source: OperationSpec, phase1: Contract
+) -> Iterator[Problem]:
+    """Every answer of the operation carries the lifecycle headers; an answer that declares
+    one (phase1.yaml declares none today) must accept the constant it gets."""
+    for name, value in rules.lifecycle:
+        for answer in source.responses.values():
+            for header in answer.headers:
+                if header.name.lower() != name.lower():
+                    continue
+                try:
+                    compile_schema(phase1, header.schema).check(value, f"header {header.name!r}")
+                except Invalid as exc:
+                    yield Problem(
+                        f"{rules.source}: lifecycle",
+                        f"phase1.yaml's {answer.key} answer of {rules.operation} declares "
+                        f"{header.name}, and {value!r} does not fit it: {exc}",
+                    )
 
 
 # Headers the edge itself sets on every call or answer; rules need not write them.

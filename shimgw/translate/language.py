@@ -19,6 +19,7 @@ cond    := {eq: [value, value]} | {contains: [value, value]} | {present: value}
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -29,6 +30,7 @@ from shimgw.errors import TranslationError
 from shimgw.files import read_regular
 from shimgw.messages import ABSENT
 from shimgw.translate import transforms as tf
+from shimgw.translate.lifecycle import parse_lifecycle
 from shimgw.translate.nodes import (
     All,
     AnyOf,
@@ -269,7 +271,16 @@ class _Parser:
         return tuple((str(k), self.value(v, f"{where}.{k}", roots)) for k, v in raw.items())
 
 
-_OPERATION_KEYS = {"operation", "target", "request", "responses", "local", "description", "shapes"}
+_OPERATION_KEYS = {
+    "operation",
+    "target",
+    "request",
+    "responses",
+    "local",
+    "lifecycle",
+    "description",
+    "shapes",
+}
 _COMMON_KEYS = {"shapes", "every_call", "errors", "description"}
 
 
@@ -361,6 +372,23 @@ def _common_parts(
 
 
 def _operation(parser: _Parser, src: str, doc: dict[str, Any]) -> OperationRules:
+    rules = _operation_rules(parser, src, doc)
+    lifecycle = parse_lifecycle(doc.get("lifecycle"), f"{src}: lifecycle")
+    if not lifecycle:
+        return rules
+    # One source per header: a rule that also wrote Deprecation would send it twice.
+    written = [(f"local.headers.{n}", n) for n, _ in rules.local.headers] if rules.local else []
+    for status, rule in rules.responses.items():
+        written += [(f"responses.{status}.headers.{n}", n) for n, _ in rule.headers]
+    for where, name in written:
+        if name.lower() in {n.lower() for n, _ in lifecycle}:
+            raise TranslationError(
+                f"{src}: {where}", f"{name} is written by `lifecycle`: set it there only"
+            )
+    return replace(rules, lifecycle=lifecycle)
+
+
+def _operation_rules(parser: _Parser, src: str, doc: dict[str, Any]) -> OperationRules:
     op = doc["operation"]
     if not isinstance(op, str):
         raise TranslationError(f"{src}: operation", "expected an operationId")

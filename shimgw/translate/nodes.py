@@ -168,6 +168,8 @@ class OperationRules:
     request: RequestRules
     responses: Mapping[int, ResponseRule]
     local: LocalRule | None
+    # Deprecation / Sunset / Link header lines for every Phase 1 answer (lifecycle.py)
+    lifecycle: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

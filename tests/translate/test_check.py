@@ -209,3 +209,29 @@ def test_required_v2_header_must_be_written(
         "createJob.yaml: request.headers: required /v2 header 'Idempotency-Key'" in str(p)
         for p in report.problems
     )
+
+
+@pytest.mark.parametrize(
+    ("schema", "fits"),
+    [
+        ({"type": "string", "pattern": "^@[0-9]+$"}, True),
+        ({"type": "string", "pattern": "^[0-9]+$"}, False),
+        ({"type": "integer"}, False),
+    ],
+)
+def test_a_lifecycle_header_phase1_declares_must_fit_it(
+    pristine: Docs, contracts: tuple[Contract, Contract], schema: dict[str, Any], fits: bool
+) -> None:
+    raw = yaml.safe_load(contracts[0].source.read_text())
+    answer = raw["paths"]["/api/v1/jobs/{job_id}"]["get"]["responses"]["200"]
+    answer["headers"]["Deprecation"] = {"schema": schema}
+    phase1 = parse_contract(raw, contracts[0].source, "phase1")
+    docs = copy.deepcopy(pristine)
+    docs["getJob.yaml"]["lifecycle"] = {"deprecation": "2026-06-01T00:00:00Z"}
+    report = check_translations(parse_documents(list(docs.items())), phase1, contracts[1])
+    found = [str(p) for p in report.problems if "lifecycle" in str(p)]
+    if fits:
+        assert found == []
+    else:
+        assert len(found) == 1
+        assert "getJob.yaml: lifecycle" in found[0] and "declares Deprecation" in found[0]
