@@ -10,7 +10,8 @@ running gateway exports.
 
 Layout: the rollout's KPIs per arm (stable and canary side by side), then per operation,
 then the canary's machinery (weights, rollbacks, probes), then the gateway's own health
-(reloads, contract violations, upstream errors by kind).
+(reloads, contract violations, upstream errors by kind), then who still calls Phase 1
+(per client and operation, for the sunset).
 """
 
 from __future__ import annotations
@@ -256,6 +257,25 @@ def gateway_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
     )
 
 
+def usage_row(builder: dashboard.Dashboard) -> dashboard.Dashboard:
+    # `client`: a name from the config's `clients`, else unnamed; `operation`: an
+    # operationId, or unmatched for requests no route took.
+    return builder.with_row(dashboard.Row("Phase 1 usage (the sunset)")).with_panel(
+        panel(
+            "Phase 1 usage by client",
+            "reqps",
+            [
+                query(
+                    "sum by (client, operation) "
+                    f"(rate(shimgw_phase1_requests_total{{{OPS}}}[{RATE}]))",
+                    "{{client}} {{operation}}",
+                )
+            ],
+            width=24,
+        )
+    )
+
+
 def build() -> dashboard.Dashboard:
     builder = (
         dashboard.Dashboard("shimgw")
@@ -278,7 +298,7 @@ def build() -> dashboard.Dashboard:
             .all_value(".*")
         )
     )
-    for row in (kpi_row, operation_row, canary_row, gateway_row):
+    for row in (kpi_row, operation_row, canary_row, gateway_row, usage_row):
         builder = row(builder)
     return builder
 
