@@ -30,7 +30,7 @@ from shimgw.errors import TranslationError
 from shimgw.files import read_regular
 from shimgw.messages import ABSENT
 from shimgw.translate import transforms as tf
-from shimgw.translate.lifecycle import parse_lifecycle
+from shimgw.translate.lifecycle import parse_lifecycle, refuse_rewrites
 from shimgw.translate.nodes import (
     All,
     AnyOf,
@@ -271,16 +271,8 @@ class _Parser:
         return tuple((str(k), self.value(v, f"{where}.{k}", roots)) for k, v in raw.items())
 
 
-_OPERATION_KEYS = {
-    "operation",
-    "target",
-    "request",
-    "responses",
-    "local",
-    "lifecycle",
-    "description",
-    "shapes",
-}
+_OPERATION_KEYS = {"operation", "target", "request", "responses", "local", "lifecycle"}
+_OPERATION_KEYS |= {"description", "shapes"}
 _COMMON_KEYS = {"shapes", "every_call", "errors", "description"}
 
 
@@ -376,15 +368,12 @@ def _operation(parser: _Parser, src: str, doc: dict[str, Any]) -> OperationRules
     lifecycle = parse_lifecycle(doc.get("lifecycle"), f"{src}: lifecycle")
     if not lifecycle:
         return rules
-    # One source per header: a rule that also wrote Deprecation would send it twice.
-    written = [(f"local.headers.{n}", n) for n, _ in rules.local.headers] if rules.local else []
+    written = (
+        [(f"{src}: local.headers.{n}", n) for n, _ in rules.local.headers] if rules.local else []
+    )
     for status, rule in rules.responses.items():
-        written += [(f"responses.{status}.headers.{n}", n) for n, _ in rule.headers]
-    for where, name in written:
-        if name.lower() in {n.lower() for n, _ in lifecycle}:
-            raise TranslationError(
-                f"{src}: {where}", f"{name} is written by `lifecycle`: set it there only"
-            )
+        written += [(f"{src}: responses.{status}.headers.{n}", n) for n, _ in rule.headers]
+    refuse_rewrites(lifecycle, written)
     return replace(rules, lifecycle=lifecycle)
 
 

@@ -21,6 +21,7 @@ than the deprecation (RFC 9745 §3), absolute http(s) links that fit between
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import urlsplit
@@ -59,6 +60,15 @@ def parse_lifecycle(raw: Any, where: str) -> Headers:
     if links:
         headers.append(("Link", links))
     return tuple(headers)
+
+
+def refuse_rewrites(lifecycle: Headers, written: Iterable[tuple[str, str]]) -> None:
+    """One source per header: a rule (`where`) that also wrote one of the lifecycle's
+    headers (`name`) would send it twice."""
+    names = {name.lower() for name, _ in lifecycle}
+    for where, name in written:
+        if name.lower() in names:
+            raise TranslationError(where, f"{name} is written by `lifecycle`: set it there only")
 
 
 def _epoch(raw: Any, where: str) -> int | None:

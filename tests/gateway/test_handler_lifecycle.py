@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 from handler_support import Harness, demo_run, v2_json
+from multidict import CIMultiDict
 
 from shimgw import resources
 from shimgw.errors import UpstreamTimeout
+from shimgw.messages import V2Response
 
 DEPRECATION = "@1780272000"
 SUNSET = "Fri, 01 Jan 2027 00:00:00 GMT"
@@ -89,3 +91,28 @@ async def test_the_withdrawn_operation_says_when(make_harness: Callable[..., Har
     assert (gone.status, bad.status) == (410, 400)
     expected = ("@1767225600", "Fri, 01 Jan 2027 00:00:00 GMT", None)
     assert lifecycle_of(gone) == lifecycle_of(bad) == expected
+
+
+async def test_a_legacy_answer_passed_through_carries_them(
+    make_harness: Callable[..., Harness], folder: Path
+) -> None:
+    # A legacy backend's own Deprecation (here a stale one) gives way to the translation's.
+    good = make_harness()
+    good.upstream.reply = demo_run()
+    job = (await good.call("GET", "/api/v1/jobs/1")).body
+    assert isinstance(job, bytes)
+    h = make_harness(
+        translations=str(folder),
+        upstreams={
+            "legacy": {"url": "http://legacy.invalid", "weight": 1, "protocol": "phase1"},
+            "stable": {"url": "http://stable.invalid", "weight": 0},
+        },
+    )
+    headers = CIMultiDict(
+        {"Content-Type": "application/json", "X-Request-ID": "rid-9", "Deprecation": "@1"}
+    )
+    h.legacy.reply = V2Response(200, headers, "application/json", job)
+    response = await h.call("GET", "/api/v1/jobs/1", headers={"X-Request-ID": "rid-9"})
+    assert response.status == 200, response.body
+    assert lifecycle_of(response) == (DEPRECATION, SUNSET, LINK)
+    assert response.headers.getall("Deprecation") == [DEPRECATION]
