@@ -100,6 +100,7 @@ class Snapshot:
             },
             "routes": {op: dict(w) for op, w in self.config.routing.routes.items()},
             "groups": [g.name for g in self.config.routing.groups],
+            "clients": [c.name for c in self.config.clients],  # names only, never hashes
             "validation": {"responses": self.config.validation.responses},
         }
 

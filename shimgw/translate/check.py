@@ -69,11 +69,11 @@ def check_translations(translations: Translations, phase1: Contract, phase2: Con
             report.coverage.append((op_id, "missing", "no translation"))
             report.problems.append(Problem(op_id, "phase1.yaml operation has no translation"))
         elif rules.local is not None:
-            report.coverage.append(
-                (op_id, "answered locally", f"{rules.local.status} ({rules.source})")
-            )
+            detail = f"{rules.local.status} ({rules.source}){_announced(rules)}"
+            report.coverage.append((op_id, "answered locally", detail))
         else:
-            report.coverage.append((op_id, "translated", f"→ {rules.target} ({rules.source})"))
+            detail = f"→ {rules.target} ({rules.source}){_announced(rules)}"
+            report.coverage.append((op_id, "translated", detail))
     for op_id, rules in translations.operations.items():
         source = phase1.operations.get(op_id)
         if source is None:
@@ -111,6 +111,14 @@ def check_translations(translations: Translations, phase1: Contract, phase2: Con
             for problem in _check_lifecycle(rules, source, phase1):
                 report.add(problem)
     return report
+
+
+def _announced(rules: OperationRules) -> str:
+    """What the operation's answers announce (its lifecycle), for the coverage table."""
+    lines = dict(rules.lifecycle)
+    if "Sunset" in lines:
+        return f"; sunset {lines['Sunset']}"
+    return "; deprecated" if "Deprecation" in lines else ""
 
 
 def _check_lifecycle(

@@ -86,6 +86,9 @@ async def test_a_reload_keeps_the_counts(make_gateway: GatewayFactory) -> None:
     gateway.write_config(config)
     async with gateway.session.post(f"{gateway.admin_url}/admin/reload", headers=AUTH) as resp:
         assert (resp.status, (await resp.json())["reloaded"]) == (200, True)
+    config_shown = await admin_get(gateway, "/admin/config")
+    assert config_shown["clients"] == ["acme"]  # names, never their hashes
+    assert ACME["key_sha256"][0] not in str(config_shown)
     await gateway.call("GET", "/api/v1/jobs/1", key="acme-key")
     await gateway.call("GET", "/api/v1/jobs/1", key="beta-key")  # unnamed from now on
     clients = (await admin_get(gateway, "/admin/usage"))["clients"]

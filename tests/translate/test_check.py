@@ -49,6 +49,9 @@ def test_coverage_table(pristine: Docs, contracts: tuple[Contract, Contract]) ->
     report = check_translations(parse_documents(list(pristine.items())), *contracts)
     states = {op: state for op, state, _ in report.coverage}
     assert states["getJobStats"] == "answered locally"
+    details = {op: detail for op, _, detail in report.coverage}
+    assert details["getJobStats"] == "410 (getJobStats.yaml); sunset Fri, 01 Jan 2027 00:00:00 GMT"
+    assert details["getJob"] == "→ getRun (getJob.yaml)"
     assert sum(1 for s in states.values() if s == "translated") == 9
     docs = copy.deepcopy(pristine)
     del docs["listEngines.yaml"]
