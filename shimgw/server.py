@@ -143,8 +143,10 @@ class Exchange:
     contract: str = "phase2"  # which contract `violation` broke (phase1: a legacy answer)
     sent_violation: AnswerContractViolation | None = None  # our own answer broke phase1.yaml
     tracer: trace.Tracer | None = None  # set when spans are recorded: one per pipeline step
-    key: str | None = None  # the routing key (`routing.key`): never logged
-    digest: str | None = None  # its SHA-256 (`key_digest`), once per request when needed
+    # The routing key (`routing.key`) and its SHA-256 (`key_digest`, once per request when
+    # key groups or named clients need it): never logged, kept out of the repr too.
+    key: str | None = field(default=None, repr=False)
+    digest: str | None = field(default=None, repr=False)
 
 
 def error_response(error: GatewayError, rid: str) -> web.Response:

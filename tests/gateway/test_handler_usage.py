@@ -11,6 +11,7 @@ import pytest
 from handler_support import Harness, demo_run
 
 from shimgw.routing import canary
+from shimgw.server import Exchange
 
 ACME = hashlib.sha256(b"acme-key").hexdigest()
 CLIENTS = [{"name": "acme", "key_sha256": [ACME]}]
@@ -111,3 +112,9 @@ async def test_neither_key_nor_hash_reaches_a_label_or_a_log(
     )
     for text in (exposition, logged):
         assert "acme-key" not in text and ACME not in text
+
+
+def test_the_exchange_repr_shows_neither_key_nor_hash() -> None:
+    ex = Exchange(rid="r", method="GET", path="/p", started=0.0)
+    ex.key, ex.digest = "acme-key", ACME
+    assert "acme-key" not in repr(ex) and ACME not in repr(ex)
