@@ -32,7 +32,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +71,7 @@ from shimgw.messages import (
 )
 from shimgw.orchestrator import Upstream
 from shimgw.qos import RateLimiter
+from shimgw.reply import Reply
 from shimgw.routing.canary import key_digest
 from shimgw.runtime import Runtime
 from shimgw.shadow.runner import Seed, ShadowRunner, observed
@@ -149,18 +150,15 @@ class Exchange:
     digest: str | None = field(default=None, repr=False)
 
 
-def error_response(error: GatewayError, rid: str) -> web.Response:
-    return _error_body(error.status, error.message, error.headers, rid)
+def error_response(error: GatewayError, rid: str) -> Reply:
+    return _error_body(error.status, error.message, error.headers.items(), rid)
 
 
-def _error_body(status: int, message: str, headers: Any, rid: str) -> web.Response:
+def _error_body(status: int, message: str, headers: Iterable[tuple[str, str]], rid: str) -> Reply:
     body = orjson.dumps({"error": message, "code": status, "request_id": rid})
-    return web.Response(
-        status=status,
-        body=body,
-        content_type="application/json",
-        headers={**dict(headers), "X-Request-ID": rid},
-    )
+    fields = [(k, v) for k, v in headers if k.lower() != "x-request-id"]
+    fields.append(("X-Request-ID", rid))
+    return Reply(status, body, "application/json", fields)
 
 
 class Gateway:
@@ -191,22 +189,25 @@ class Gateway:
                 set_status_on_exception=False,
             ) as span:
                 response = await self._handle(request, span)
-        response.headers["Server"] = self.runtime.current.config.listen.server_header
+        response.server = self.runtime.current.config.listen.server_header
         if self.draining:
             response.force_close()  # `Connection: close`: the client reconnects elsewhere
         seed = request.get(SHADOW_SEED)
         if seed is not None:
             await self._send_then_shadow(request, response, seed)
-        return response
+        return response.as_stream_response()
 
     async def _send_then_shadow(
-        self, request: web.BaseRequest, response: web.Response, seed: Seed
+        self, request: web.BaseRequest, response: Reply, seed: Seed
     ) -> None:
         """Write the client's answer first; only then hand the call to the shadow runner."""
-        body = response.body if isinstance(response.body, bytes) else b""
-        content_type = response.headers.get("Content-Type")
+        headers = response.headers
         answer = observed(
-            response.status, response.headers.items(), content_type, body, seed.request_id
+            response.status,
+            headers.items(),
+            headers.get("Content-Type"),
+            response.body,
+            seed.request_id,
         )
         try:
             await response.prepare(request)
@@ -240,7 +241,7 @@ class Gateway:
             request_id=ex.rid,
         )
 
-    async def _handle(self, request: web.BaseRequest, span: trace.Span | None) -> web.Response:
+    async def _handle(self, request: web.BaseRequest, span: trace.Span | None) -> Reply:
         snapshot = self.runtime.current  # read once: this request finishes on it
         rid = observe.request_id(request.headers.get("X-Request-ID"))
         ex = Exchange(
@@ -347,7 +348,7 @@ class Gateway:
 
     # --- the one place an outcome is answered and recorded ------------------------------
 
-    def _finish(self, snapshot: Snapshot, ex: Exchange, outcome: Outcome) -> web.Response:
+    def _finish(self, snapshot: Snapshot, ex: Exchange, outcome: Outcome) -> Reply:
         if ex.upstream_seconds is not None:
             self.runtime.record(ex.upstream, ex.upstream_seconds, failed=ex.upstream_failed)
         for kind in ex.upstream_errors:
@@ -360,11 +361,12 @@ class Gateway:
             if outcome is not ex.violation:  # report mode: answered anyway, but said
                 _warn("contract violation (report mode)", ex, error=ex.violation.message)
         response = _respond(ex, outcome)
+        if response.unsafe():  # a control character would split a header: never sent
+            _warn("answer not sent: a header holds a control character", ex)
+            response = error_response(InternalError("internal gateway error"), ex.rid)
         notice = snapshot.lifecycle.get(ex.operation)
         if notice is not None:  # the operation's Deprecation / Sunset / Link, on every answer
-            headers = response.headers
-            for name, value in notice:
-                headers[name] = value
+            response.replace_headers(notice)
         self._account(snapshot, ex, response.status)
         return response
 
@@ -379,7 +381,7 @@ class Gateway:
             )
 
 
-def _respond(ex: Exchange, outcome: Outcome) -> web.Response:
+def _respond(ex: Exchange, outcome: Outcome) -> Reply:
     if isinstance(outcome, Phase1Response):
         return _phase1_response(outcome, ex.rid)
     if isinstance(outcome, LocalAnswer):
@@ -570,13 +572,10 @@ def busy_answer(busy: UpstreamBusy) -> V2Response:
     return V2Response(503, headers, "application/problem+json", orjson.dumps(data), data)
 
 
-def _phase1_response(result: Phase1Response, rid: str) -> web.Response:
-    headers = dict(result.headers)
-    headers["X-Request-ID"] = rid
-    response = web.Response(status=result.status, body=result.body or None, headers=headers)
-    if result.content_type is not None:
-        response.headers["Content-Type"] = result.content_type
-    return response
+def _phase1_response(result: Phase1Response, rid: str) -> Reply:
+    # A translated answer never names X-Request-ID itself (the edge owns it).
+    headers = [*result.headers, ("X-Request-ID", rid)]
+    return Reply(result.status, result.body, result.content_type, headers)
 
 
 def _lenient_decode(answer: V2Response) -> Any:

@@ -17,7 +17,6 @@ from typing import Any
 from unittest import mock
 
 import orjson
-from aiohttp import web
 from aiohttp.streams import StreamReader
 from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
@@ -28,6 +27,7 @@ from shimgw.legacy_arm import PassThrough, Phase1Upstream
 from shimgw.messages import V2Request, V2Response
 from shimgw.orchestrator import Limits
 from shimgw.reference import RunStore, seed_demo
+from shimgw.reply import Reply as Answer
 from shimgw.runtime import Runtime, limits_of
 from shimgw.server import Gateway
 from shimgw.snapshot import Snapshot, build_snapshot
@@ -147,7 +147,7 @@ class Harness:
         headers: dict[str, str] | None = None,
         body: bytes | None = None,
         peer: tuple[str, int] = ("192.0.2.7", 40000),
-    ) -> web.Response:
+    ) -> Answer:
         sent = CIMultiDict({"X-Api-Key": "client-1", **(headers or {})})
         transport = mock.Mock()
         transport.get_extra_info.side_effect = lambda name, default=None: (
@@ -163,7 +163,7 @@ class Harness:
             kwargs["payload"] = payload
         request = make_mocked_request(method, path, headers=sent, **kwargs)
         response = await self.gateway.handle(request)
-        assert isinstance(response, web.Response)
+        assert isinstance(response, Answer)
         return response
 
 

@@ -9,11 +9,11 @@ from unittest import mock
 
 import orjson
 import pytest
-from aiohttp import web
 from aiohttp.streams import StreamReader
 from aiohttp.test_utils import make_mocked_request
 from handler_support import Harness, demo_run, v2_json
 
+from shimgw.reply import Reply
 from shimgw.server import build_server
 
 JOB = orjson.dumps({"name": "n", "engine": "spark", "owner": "ana"})
@@ -141,6 +141,18 @@ async def test_the_server_hands_every_request_to_the_gateway(make_harness: Make)
     server = build_server(h.gateway)  # aiohttp's low-level server: no router of aiohttp's
     request = make_mocked_request("OPTIONS", "*", headers={"X-Request-ID": "r-2"})
     response = await server.request_handler(request)
-    assert isinstance(response, web.Response)
+    assert isinstance(response, Reply)
     assert response.status == 404 and response.headers["X-Request-ID"] == "r-2"
     assert orjson.loads(response.body)["code"] == 404  # type: ignore[arg-type]
+
+
+async def test_a_header_that_would_split_the_answer_is_never_sent(make_harness: Make) -> None:
+    # An upstream value the translation keeps (a 503's Retry-After) with a line break in it:
+    # the answer would smuggle a header of its own. The client gets the 502 instead.
+    h = make_harness(validation={"responses": "report"})
+    problem = {"type": "about:blank", "title": "busy", "status": 503}
+    h.upstream.reply = v2_json(503, problem, **{"Retry-After": "1\r\nSet-Cookie: a=b"})
+    response = await h.call("GET", "/api/v1/jobs/1", headers={"X-Request-ID": "r-9"})
+    assert response.status == 502, response.body
+    assert response.headers["X-Request-ID"] == "r-9"
+    assert "Set-Cookie" not in response.headers and not response.unsafe()
