@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from shimgw.deadline import Deadline
+from shimgw.deadline import RESOLUTION_S, Deadline
 
 
 def deadline_cm(delay: float) -> Any:
@@ -81,3 +81,36 @@ async def test_the_timer_is_gone_after_the_block() -> None:
 def test_outside_a_task_it_refuses() -> None:
     with pytest.raises(RuntimeError):
         Deadline(1.0)
+
+
+async def test_a_deadline_fires_late_by_at_most_the_resolution_never_early() -> None:
+    loop = asyncio.get_running_loop()
+    for delay in (0.0, 0.004, 0.013, 0.05):
+        started = loop.time()
+        with pytest.raises(TimeoutError), Deadline(delay):
+            await asyncio.sleep(5)
+        waited = loop.time() - started
+        assert delay <= waited < delay + RESOLUTION_S + 0.05, (delay, waited)
+
+
+async def test_deadlines_ending_in_one_slot_share_one_loop_timer() -> None:
+    loop = asyncio.get_running_loop()
+    before = len(loop._scheduled)  # type: ignore[attr-defined]  # asyncio's own loop
+    blocks = [Deadline(30.0) for _ in range(200)]
+    timers = len(loop._scheduled) - before  # type: ignore[attr-defined]
+    for block in blocks:
+        block.__exit__(None, None, None)
+    assert timers <= 2  # the 200 entries may straddle one slot boundary
+
+
+async def test_only_the_blocks_still_open_are_cancelled() -> None:
+    async def block(delay: float, work: float) -> str:
+        try:
+            with Deadline(delay):
+                await asyncio.sleep(work)
+                return "done"
+        except TimeoutError:
+            return "timeout"
+
+    results = await asyncio.gather(block(0.02, 0.0), block(0.02, 1.0), block(0.02, 0.001))
+    assert results == ["done", "timeout", "done"]
