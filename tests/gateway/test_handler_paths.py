@@ -156,3 +156,30 @@ async def test_a_header_that_would_split_the_answer_is_never_sent(make_harness: 
     assert response.status == 502, response.body
     assert response.headers["X-Request-ID"] == "r-9"
     assert "Set-Cookie" not in response.headers and not response.unsafe()
+
+
+async def test_an_unsampled_request_starts_no_step_spans(make_harness: Make) -> None:
+    # Sampling on, but this caller's trace is not sampled (flags 00; parent-based): the
+    # sampler's no is known once the server span exists, and nothing more is built.
+    h = make_harness(tracing={"sample_ratio": 1.0})
+    h.upstream.reply = demo_run()
+    tracer = h.gateway.tracer
+    assert tracer is not None
+    started: list[str] = []
+    real = tracer.start_as_current_span
+
+    def counting(name: str, *args: object, **kwargs: object) -> object:
+        started.append(name)
+        return real(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    with mock.patch.object(tracer, "start_as_current_span", counting):
+        unsampled = f"00-{trace_id}-00f067aa0ba902b7-00"
+        response = await h.call("GET", "/api/v1/jobs/1", headers={"traceparent": unsampled})
+        assert response.status == 200 and started == ["phase1"]
+        sent = h.upstream.calls[0].headers["traceparent"]
+        assert sent.split("-")[1] == trace_id and sent.endswith("-00")  # still propagated
+        started.clear()
+        sampled = f"00-{trace_id}-00f067aa0ba902b7-01"
+        await h.call("GET", "/api/v1/jobs/1", headers={"traceparent": sampled})
+        assert started[0] == "phase1" and len(started) >= 4  # the steps and the /v2 call
