@@ -47,9 +47,15 @@ class UpstreamGate:
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
 
-    async def acquire(self) -> None:
+    def try_acquire(self) -> bool:
+        """Take a slot now if one is free and nobody waits (the common case: no await)."""
         if self.active < self.limit and not self._waiters:
             self.active += 1
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        if self.try_acquire():
             return
         if len(self._waiters) >= self.queue:
             raise self._busy(f"{self.limit} calls in flight and {self.queue} waiting")

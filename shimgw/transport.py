@@ -82,10 +82,12 @@ class _Connection(asyncio.Protocol):
         self.state = ConnectionState.NEW
         self.used = False
         self._waiter: asyncio.Future[V2Response] | None = None
+        # One parser for the connection's life: llhttp starts the next answer after a
+        # complete one; a connection whose parse failed is closed, never reused.
+        self._parser = httptools.HttpResponseParser(self)
         self._reset()
 
     def _reset(self) -> None:
-        self._parser = httptools.HttpResponseParser(self)
         self._headers: dict[str, str] = {}
         self._chunks: list[bytes] = []
         self._size = 0
@@ -249,6 +251,10 @@ class FastUpstream:
         self._host_header = f"{self._host}:{self._port}" if parts.port else self._host
         if ":" in self._host:
             self._host_header = f"[{self._host}]" + (f":{parts.port}" if parts.port else "")
+        # The upstream's own headers (`upstreams.*.headers`), the same on every call:
+        # rendered once per `limits` object.
+        self._fixed_for: Limits | None = None
+        self._fixed = ""
         self._idle: list[_Connection] = []
         self._retired = False  # after close(): still answers stragglers, pools nothing
         self._all: set[_Connection] = set()
@@ -268,12 +274,16 @@ class FastUpstream:
         if pairs:
             target = f"{target}?{_query_string(pairs)}"
         body = jsoncodec.dumps(request.body) if request.body is not ABSENT else b""
-        lines = [f"{request.method} {target} HTTP/1.1", f"Host: {self._host_header}"]
+        lines = [f"{request.method} {target} HTTP/1.1\r\nHost: {self._host_header}"]
         for name, value in headers.items():
             if "\r" in value or "\n" in value:
                 raise UntranslatableRequest(f"header {name}: a line break cannot be sent")
             lines.append(f"{name}: {value}")
-        lines.extend(f"{name}: {value}" for name, value in self.limits.headers)
+        if self._fixed_for is not self.limits:
+            self._fixed_for = self.limits
+            self._fixed = "\r\n".join(f"{n}: {v}" for n, v in self.limits.headers)
+        if self._fixed:
+            lines.append(self._fixed)
         if body or request.method in ("POST", "PUT", "PATCH"):
             lines.append(f"Content-Length: {len(body)}")
         # Header values go out as the bytes the client sent (aiohttp decoded them as UTF-8).
@@ -285,11 +295,14 @@ class FastUpstream:
             data = self._encode(request, headers)
         except UnicodeEncodeError as exc:
             raise UntranslatableRequest("a header cannot be sent as HTTP/1.1 text") from exc
-        await self.gate.acquire()
+        if not self.gate.try_acquire():
+            await self.gate.acquire()
         try:
             with Deadline(self.limits.total_timeout):  # asyncio.timeout, cheaper per call
                 answer = await self._send(data, retry=request.method in _IDEMPOTENT)
-                return await decoded(answer, self.limits.max_body_bytes)
+                if "content-encoding" in answer.headers:
+                    answer = await decoded(answer, self.limits.max_body_bytes)
+                return answer
         except TimeoutError as exc:
             raise UpstreamTimeout(f"orchestrator ({self.name}) did not answer in time") from exc
         except UpstreamUnavailable as exc:
@@ -301,7 +314,7 @@ class FastUpstream:
 
     async def _send(self, data: bytes, *, retry: bool) -> V2Response:
         while True:
-            connection = await self._acquire()
+            connection = self._idle_connection() or await self._connect()
             reused = connection.used
             connection.used = True
             try:
@@ -322,12 +335,15 @@ class FastUpstream:
                 self._release(connection)
             return answer
 
-    async def _acquire(self) -> _Connection:
+    def _idle_connection(self) -> _Connection | None:
         while self._idle:
             connection = self._idle.pop()
             if not connection.is_closed():
                 return connection
             self._all.discard(connection)  # closed by the upstream while idle
+        return None
+
+    async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self.limits.connect_timeout):

@@ -123,6 +123,9 @@ class Picker:
             else Layout.build(routing.salt, names)
         )
         self._tables: dict[tuple[tuple[str, int], ...], tuple[str, ...]] = {}
+        # id(table) → its one arm, for tables where every bucket names the same arm: then
+        # the key need not be hashed (the answer is the same for every bucket).
+        self._uniform: dict[int, str] = {}
         self._key_header = routing.key[7:].lower() if routing.key.startswith("header:") else None
         # Tables for the weight sets the config names, looked up without sorting per request.
         self._default = self.table_for(weights)
@@ -135,6 +138,8 @@ class Picker:
         table = self._tables.get(frozen)
         if table is None:
             table = self._tables[frozen] = self.layout.table(dict(frozen))
+            if len(set(table)) == 1:
+                self._uniform[id(table)] = table[0]  # kept alive by self._tables
         return table
 
     def routing_key(self, headers: Mapping[str, str], client_address: str | None) -> str | None:
@@ -184,6 +189,9 @@ class Picker:
             )
         else:
             table = self._table(operation, headers, digest)
+        only = self._uniform.get(id(table))
+        if only is not None:
+            return only
         # No key: any arm will do, but by the same weights.
         bucket = bucket_of(self.routing.salt, key) if key else random.randrange(BUCKETS)
         return table[bucket]

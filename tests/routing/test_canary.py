@@ -201,3 +201,19 @@ def test_pick_takes_the_digest_it_is_given() -> None:
     assert not picker({"stable": 1}).hashes_keys
     assert key_digest("acme") == acme
     assert key_digest("\udcff") == hashlib.sha256(b"\xed\xb3\xbf").hexdigest()  # undecodable
+
+
+def test_one_arm_takes_every_key_without_hashing_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    hashed: list[str] = []
+    real = bucket_of
+
+    def counting(salt: str, key: str) -> int:
+        hashed.append(key)
+        return real(salt, key)
+
+    monkeypatch.setattr("shimgw.routing.canary.bucket_of", counting)
+    p = picker({"stable": 1, "canary": 0}, routes={"listJobs": {"canary": 1}})
+    assert set(shares(p)) == {"stable"} and hashed == []
+    assert p.choose("listJobs", {"x-api-key": "k"}, None) == "canary" and hashed == []
+    split = picker({"stable": 50, "canary": 50})
+    assert set(shares(split)) == {"stable", "canary"} and len(hashed) == len(KEYS)
