@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shimgw import jsoncodec
-from shimgw.errors import TranslatedError, UntranslatableRequest
+from shimgw.errors import TranslatedError
 from shimgw.messages import (
     ABSENT,
     LocalAnswer,
@@ -43,6 +43,7 @@ from shimgw.messages import (
     V2Response,
 )
 from shimgw.translate import transforms as tf
+from shimgw.translate.callgen import closure_call
 from shimgw.translate.compiler import Ctx, Evaluator
 from shimgw.translate.nodes import ErrorTable
 from shimgw.translate.plan import LocalPlan, ProxyPlan
@@ -57,53 +58,13 @@ def to_v2(
     """Build the /v2 call for a checked Phase 1 request. Pure; never sends anything.
 
     `extra_headers` are the edge's own (correlation, trace context); a rule's header of
-    the same name wins over them only if the translation says so explicitly.
+    the same name wins over them only if the translation says so explicitly. The plan's
+    generated builder does the work (callgen.py); `closure_call` is what it must equal.
     """
-    ctx = {
-        "path": request.path,
-        "query": request.query,
-        "header": request.headers,
-        "body": request.body,
-    }
-    field = "request"
-    try:
-        field = "path"
-        path_params = {name: fn(ctx, None) for name, fn in plan.path}
-        field = "query"
-        query: dict[str, Any] = {}
-        for name, fn, is_array in plan.query:
-            result = fn(ctx, None)
-            if result is not ABSENT:
-                query[name] = (
-                    (list(result) if isinstance(result, tuple | list) else [result])
-                    if is_array
-                    else result
-                )
-        field = "headers"
-        headers = dict(extra_headers) if extra_headers else {}
-        for name, fn in plan.headers:
-            result = fn(ctx, None)
-            if result is not ABSENT:
-                headers[name] = result if isinstance(result, str) else str(result)
-        field = "body"
-        body = plan.body(ctx, None) if plan.body is not None else ABSENT
-    except TransformFailed as exc:
-        raise UntranslatableRequest(f"{field}: {exc.describe()}") from exc
-    for name, value in path_params.items():
-        if value is ABSENT:
-            raise UntranslatableRequest(f"{plan.operation}: no value for /v2 path parameter {name}")
-    if body is not ABSENT and plan.content_type:
-        headers["Content-Type"] = plan.content_type
-    return V2Request(
-        plan.target,
-        plan.method,
-        plan.render_path(path_params),
-        path_params,
-        query,
-        headers,
-        body,
-        plan.content_type if body is not ABSENT else None,
-    )
+    call = plan.call
+    if call is not None:
+        return call(request, extra_headers)
+    return closure_call(plan, request, extra_headers)
 
 
 def to_phase1(

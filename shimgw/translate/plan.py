@@ -17,8 +17,9 @@ from urllib.parse import quote
 
 from shimgw.contracts.document import Contract, OperationSpec
 from shimgw.errors import TranslationError
+from shimgw.translate.callgen import CallBuilder, call_builder
 from shimgw.translate.compiler import Evaluator, compile_value
-from shimgw.translate.nodes import From, OperationRules, Translations
+from shimgw.translate.nodes import From, OperationRules, RequestRules, Translations, Value
 
 _TEMPLATE_PARAM = re.compile(r"\{([^{}]+)\}")
 
@@ -61,6 +62,8 @@ class ProxyPlan:
     content_type: str | None
     responses: Mapping[int, CompiledResponseRule]
     memoisable: bool = False  # its answers depend only on answer bytes and request values
+    # The generated to_v2 of this plan (callgen.py); None: walk the closures (closure_call).
+    call: CallBuilder | None = None
 
     def render_path(self, params: Mapping[str, Any]) -> str:
         parts = []
@@ -103,7 +106,7 @@ def build_plans(
     """Compile every operation's rules. Structural problems raise `TranslationError`;
     the deeper schema checks are `check.check_translations`."""
     plans = {}
-    common_headers = tuple((n, compile_value(v)) for n, v in translations.every_call.headers)
+    common_headers = tuple((n, v, compile_value(v)) for n, v in translations.every_call.headers)
     for op_id, rules in translations.operations.items():
         plans[op_id] = _plan(rules, phase1, phase2, common_headers)
     return MappingProxyType(plans)
@@ -113,7 +116,7 @@ def _plan(
     rules: OperationRules,
     phase1: Contract,
     phase2: Contract,
-    common_headers: tuple[tuple[str, Evaluator], ...],
+    common_headers: tuple[tuple[str, Value, Evaluator], ...],
 ) -> OperationPlan:
     src = rules.source
     source_op = phase1.operations.get(rules.operation)
@@ -143,7 +146,7 @@ def _proxy_plan(
     rules: OperationRules,
     source_op: OperationSpec,
     phase2: Contract,
-    common_headers: tuple[tuple[str, Evaluator], ...],
+    common_headers: tuple[tuple[str, Value, Evaluator], ...],
 ) -> ProxyPlan:
     src = rules.source
     target = phase2.operations.get(rules.target or "")
@@ -163,9 +166,10 @@ def _proxy_plan(
     for name, value in req.query:
         param = target.param("query", name)
         query.append((name, compile_value(value), bool(param and param.is_array)))
-    own_headers = tuple((n, compile_value(v)) for n, v in req.headers)
-    overridden = {n.lower() for n, _ in own_headers}
-    return ProxyPlan(
+    own_headers = tuple((n, v, compile_value(v)) for n, v in req.headers)
+    overridden = {n.lower() for n, _, _ in own_headers}
+    headers = tuple(h for h in common_headers if h[0].lower() not in overridden) + own_headers
+    plan = ProxyPlan(
         operation=rules.operation,
         source=src,
         promised=source_op.promised_statuses,
@@ -175,8 +179,7 @@ def _proxy_plan(
         path_segments=_segments(target.path),
         path=tuple((n, compile_value(v)) for n, v in req.path),
         query=tuple(query),
-        headers=tuple((n, f) for n, f in common_headers if n.lower() not in overridden)
-        + own_headers,
+        headers=tuple((n, f) for n, _, f in headers),
         body=compile_value(req.body) if req.body is not None else None,
         content_type=content_type,
         responses=_responses(rules, source_op),
@@ -185,6 +188,9 @@ def _proxy_plan(
             for rule in rules.responses.values()
         ),
     )
+    # The call is generated from the rule trees (the closures cannot be read back).
+    trees = RequestRules(req.path, req.query, tuple((n, v) for n, v, _ in headers), req.body)
+    return dataclasses.replace(plan, call=call_builder(plan, trees))
 
 
 def _responses(
