@@ -6,9 +6,12 @@ case-insensitive multidicts, tests pass plain dicts with lower-case keys.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
+
+_T = TypeVar("_T")
 
 
 class _Absent:
@@ -26,6 +29,40 @@ class _Absent:
 ABSENT: Final = _Absent()
 
 
+def _quick_init(cls: type[_T]) -> type[_T]:
+    """Give a frozen slots dataclass an `__init__` that fills its slots directly.
+
+    A frozen dataclass's own `__init__` goes through `object.__setattr__` per field (a
+    global, an attribute and a call each: ~1 µs for V2Request's eight), and the request
+    path builds a ParsedRequest and a V2Request per request. This one calls each slot's
+    C setter; signature, defaults, equality, repr and frozenness stay the dataclass's.
+    Only plain fields qualify: a default_factory or a __post_init__ is refused here, at
+    import, rather than silently skipped.
+    """
+    names, params, namespace = [], [], {}
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if field.default_factory is not dataclasses.MISSING or not field.init:
+            raise TypeError(f"{cls.__name__}.{field.name}: not a plain field")
+        namespace[f"set_{field.name}"] = cls.__dict__[field.name].__set__
+        if field.default is dataclasses.MISSING:
+            params.append(field.name)
+        else:
+            namespace[f"default_{field.name}"] = field.default
+            params.append(f"{field.name}=default_{field.name}")
+        names.append(field.name)
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__}: __post_init__ would be skipped")
+    source = f"def __init__(self, {', '.join(params)}):\n" + "".join(
+        f"    set_{name}(self, {name})\n" for name in names
+    )
+    exec(source, namespace)
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = init  # type: ignore[method-assign]
+    return cls
+
+
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class ParsedRequest:
     """A Phase 1 request that passed phase1.yaml, with typed values and defaults applied."""
@@ -37,6 +74,7 @@ class ParsedRequest:
     body: Any = ABSENT
 
 
+@_quick_init
 @dataclass(frozen=True, slots=True)
 class V2Request:
     """A /v2 call as the translation built it; values stay typed until the wire."""
