@@ -3,6 +3,9 @@
 Static paths are one dictionary lookup; templated paths are tried as
 precompiled regular expressions, most literal segments first, so
 `/api/v1/jobs/{job_id}/cancel` is never taken for `/api/v1/jobs/{job_id}`.
+A parameter never holds a '/', so only templates with as many slashes as the
+path can match it: they are grouped by that count, and a getJob path tries one
+expression instead of every longer template's first.
 """
 
 from __future__ import annotations
@@ -26,14 +29,14 @@ class Route:
 @dataclass(frozen=True, slots=True)
 class RouteTable:
     static: Mapping[str, Route]
-    templated: tuple[tuple[re.Pattern[str], Route], ...]
+    templated: Mapping[int, tuple[tuple[re.Pattern[str], Route], ...]]  # by '/' count
 
     def match(self, method: str, path: str) -> tuple[str, Mapping[str, str]]:
         """(operationId, path parameters) or `RouteNotFound` / `MethodNotAllowed`."""
         params: Mapping[str, str] = {}
         route = self.static.get(path)
         if route is None:
-            for pattern, candidate in self.templated:
+            for pattern, candidate in self.templated.get(path.count("/"), ()):
                 found = pattern.match(path)
                 if found is not None:
                     route, params = candidate, found.groupdict()
@@ -72,4 +75,8 @@ def build_routes(contract: Contract) -> RouteTable:
         literal = sum(1 for s in template.split("/") if s and not s.startswith("{"))
         templated.append((literal, re.compile(f"^{regex}\\Z"), route))
     templated.sort(key=lambda t: -t[0])
-    return RouteTable(MappingProxyType(static), tuple((p, r) for _, p, r in templated))
+    by_slashes: dict[int, tuple[tuple[re.Pattern[str], Route], ...]] = {}
+    for _, pattern, route in templated:
+        slashes = route.template.count("/")
+        by_slashes[slashes] = (*by_slashes.get(slashes, ()), (pattern, route))
+    return RouteTable(MappingProxyType(static), MappingProxyType(by_slashes))

@@ -63,3 +63,15 @@ def test_odd_paths_are_printable(table: RouteTable) -> None:
     with pytest.raises(RouteNotFound) as caught:
         table.match("GET", "/x\n" + "y" * 500)
     assert "\n" not in caught.value.message and len(caught.value.message) < 300
+
+
+def test_templates_are_grouped_by_slash_count(table: RouteTable) -> None:
+    """A parameter holds no '/': /api/v1/jobs/7 is tried against /api/v1/jobs/{job_id} alone."""
+    assert [route.template for _, route in table.templated[4]] == ["/api/v1/jobs/{job_id}"]
+    assert {route.template for _, route in table.templated[5]} == {
+        "/api/v1/jobs/{job_id}/cancel",
+        "/api/v1/jobs/{job_id}/priority",
+        "/api/v1/jobs/{job_id}/logs",
+        "/api/v1/jobs/{job_id}/stats",
+    }
+    assert set(table.templated) == {4, 5}
