@@ -83,9 +83,14 @@ log = logging.getLogger("shimgw")
 SHADOW_SEED = web.RequestKey("shadow_seed", Seed)  # set when this call is to be shadowed
 
 
-async def _read_body(request: web.BaseRequest, limit: int, deadline_s: float) -> bytes:
+async def _read_body(
+    request: web.BaseRequest,
+    limit: int,
+    deadline_s: float,
+    loop: asyncio.AbstractEventLoop | None,
+) -> bytes:
     try:
-        with Deadline(deadline_s):  # asyncio.timeout's rules, cheaper per request
+        with Deadline(deadline_s, loop):  # asyncio.timeout's rules, cheaper per request
             return await _read_limited(request, limit)
     except PayloadTooLarge:
         raise
@@ -176,6 +181,9 @@ class Gateway:
         self._limiter: RateLimiter | None = None  # limits.per_client_rps, kept across reloads
         self.draining = False  # set by the shutdown: every answer then closes its connection
         self.access: AccessLog | None = None  # set by the service while it serves
+        # The loop it serves on (build_server), so the hot path need not ask asyncio:
+        # get_running_loop() is a getpid() system call per use on Python 3.11.
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         if self.tracer is None:
@@ -343,7 +351,7 @@ class Gateway:
         config = snapshot.config
         try:
             return await _read_body(
-                request, config.limits.max_body_bytes, config.timeouts.client_body
+                request, config.limits.max_body_bytes, config.timeouts.client_body, self.loop
             )
         except BodyTimeout:
             self.metrics.client_timeouts.labels("body").inc()
@@ -600,7 +608,7 @@ def build_server(gateway: Gateway) -> web.Server:
     `Gateway.handle`. The body limit is the snapshot's, enforced by the handler, so the
     request objects carry no limit of aiohttp's own.
     """
-    loop = asyncio.get_running_loop()
+    loop = gateway.loop = asyncio.get_running_loop()
 
     def make_request(
         message: Any, payload: Any, protocol: Any, writer: Any, task: Any

@@ -76,8 +76,9 @@ class _Stop(Exception):
 class _Connection(asyncio.Protocol):
     """One keep-alive connection; one call at a time."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
         self.limit = limit
+        self.loop = loop  # kept: asking asyncio for it costs a getpid() on Python 3.11
         self.transport: asyncio.Transport | None = None
         self.state = ConnectionState.NEW
         self.used = False
@@ -207,7 +208,7 @@ class _Connection(asyncio.Protocol):
             raise _Closed(False)
         self._reset()
         self.state = ConnectionState.ACTIVE
-        self._waiter = asyncio.get_running_loop().create_future()
+        self._waiter = self.loop.create_future()
         self.transport.write(data)
         try:
             return await self._waiter
@@ -298,8 +299,10 @@ class FastUpstream:
         if not self.gate.try_acquire():
             await self.gate.acquire()
         try:
-            with Deadline(self.limits.total_timeout):  # asyncio.timeout, cheaper per call
-                answer = await self._send(data, retry=request.method in _IDEMPOTENT)
+            idle = self._idle_connection()
+            loop = idle.loop if idle is not None else asyncio.get_running_loop()
+            with Deadline(self.limits.total_timeout, loop):  # asyncio.timeout, cheaper
+                answer = await self._send(data, idle, retry=request.method in _IDEMPOTENT)
                 if "content-encoding" in answer.headers:
                     answer = await decoded(answer, self.limits.max_body_bytes)
                 return answer
@@ -312,9 +315,10 @@ class FastUpstream:
         finally:
             self.gate.release()
 
-    async def _send(self, data: bytes, *, retry: bool) -> V2Response:
+    async def _send(self, data: bytes, idle: _Connection | None, *, retry: bool) -> V2Response:
         while True:
-            connection = self._idle_connection() or await self._connect()
+            connection = idle or self._idle_connection() or await self._connect()
+            idle = None
             reused = connection.used
             connection.used = True
             try:
@@ -348,7 +352,7 @@ class FastUpstream:
         try:
             async with asyncio.timeout(self.limits.connect_timeout):
                 _, protocol = await loop.create_connection(
-                    lambda: _Connection(self.limits.max_body_bytes), self._host, self._port
+                    lambda: _Connection(self.limits.max_body_bytes, loop), self._host, self._port
                 )
         except TimeoutError as exc:
             raise UpstreamTimeout(f"orchestrator ({self.name}): no connection in time") from exc

@@ -114,3 +114,12 @@ async def test_only_the_blocks_still_open_are_cancelled() -> None:
 
     results = await asyncio.gather(block(0.02, 0.0), block(0.02, 1.0), block(0.02, 0.001))
     assert results == ["done", "timeout", "done"]
+
+
+async def test_a_deadline_given_its_loop_times_out_the_same() -> None:
+    loop = asyncio.get_running_loop()
+    with pytest.raises(TimeoutError), Deadline(0.01, loop):
+        await asyncio.sleep(5)
+    with Deadline(1.0, loop):
+        await asyncio.sleep(0)
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]

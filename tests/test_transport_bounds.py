@@ -195,8 +195,8 @@ async def test_queued_call_gives_up_after_the_wait(make) -> None:  # type: ignor
     server.close()
 
 
-def test_connection_state_is_explicit() -> None:
-    connection = _Connection(1024)
+async def test_connection_state_is_explicit() -> None:
+    connection = _Connection(1024, asyncio.get_running_loop())
     assert connection.state is ConnectionState.NEW and not connection.is_closed()
     connection.close()
     assert connection.state is ConnectionState.CLOSED and connection.is_closed()
