@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import jsonschema_rs
 
 from shimgw import jsoncodec
+from shimgw.contracts import checkgen
 from shimgw.contracts.document import Contract, OperationSpec, ParamSpec, ResponseSpec, Schema
 from shimgw.errors import BadRequest, UntranslatableRequest, UpstreamContractViolation
 from shimgw.messages import ABSENT, ParsedRequest, V2Request
@@ -76,16 +77,33 @@ def _describe(where: str, path: list[str | int], message: str) -> str:
     return f"{location}: {message}"
 
 
+def cast_integer(text: str) -> Any:
+    return int(text) if _INTEGER.match(text) else text
+
+
+def cast_number(text: str) -> Any:
+    return float(text) if _NUMBER.match(text) else text
+
+
+def cast_boolean(text: str) -> Any:
+    return {"true": True, "false": False}.get(text, text)
+
+
+def cast_text(text: str) -> Any:
+    return text
+
+
 def _caster(schema: Schema) -> Callable[[str], Any]:
-    """Turns the text of a path/query/header value into the type its schema names."""
+    """Turns the text of a path/query/header value into the type its schema names.
+    Named functions, not lambdas: checkgen.py inlines the integer and text casts."""
     kind = schema.get("type")
     if kind == "integer":
-        return lambda text: int(text) if _INTEGER.match(text) else text
+        return cast_integer
     if kind == "number":
-        return lambda text: float(text) if _NUMBER.match(text) else text
+        return cast_number
     if kind == "boolean":
-        return lambda text: {"true": True, "false": False}.get(text, text)
-    return lambda text: text
+        return cast_boolean
+    return cast_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +170,8 @@ def _request_checks(cls: type[_Checks], contract: Contract, op: OperationSpec) -
 
 @dataclass(frozen=True, slots=True)
 class Phase1RequestCheck(_RequestChecks):
+    generated: checkgen.ParseFn | None = None  # parse_walk as generated code (checkgen.py)
+
     def parse(
         self,
         path: Mapping[str, str],
@@ -160,6 +180,20 @@ class Phase1RequestCheck(_RequestChecks):
         content_type: str,
         body: bytes,
     ) -> ParsedRequest:
+        generated = self.generated
+        if generated is not None:
+            return generated(path, query, headers, content_type, body)
+        return self.parse_walk(path, query, headers, content_type, body)
+
+    def parse_walk(
+        self,
+        path: Mapping[str, str],
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        content_type: str,
+        body: bytes,
+    ) -> ParsedRequest:
+        """The loop over the checks: what the generated parse must equal."""
         try:
             # len() of a multi-valued mapping (aiohttp's query) counts every pair, keys()
             # each name once; a plain dict never differs: one comparison per request.
@@ -224,7 +258,8 @@ class Phase1RequestCheck(_RequestChecks):
 
 
 def phase1_request_check(contract: Contract, op: OperationSpec) -> Phase1RequestCheck:
-    return _request_checks(Phase1RequestCheck, contract, op)
+    check = _request_checks(Phase1RequestCheck, contract, op)
+    return dataclasses.replace(check, generated=checkgen.phase1_parser(check))
 
 
 # --- Phase 2 out --------------------------------------------------------------------------
@@ -233,10 +268,11 @@ def phase1_request_check(contract: Contract, op: OperationSpec) -> Phase1Request
 @dataclass(frozen=True, slots=True)
 class Phase2RequestCheck(_RequestChecks):
     sources: Sources = field(default_factory=dict)  # /v2 location → the Phase 1 field
+    generated: checkgen.CheckFn | None = None  # check_walk as generated code (checkgen.py)
 
     def check(self, request: V2Request) -> None:
         try:
-            self._check(request)
+            (self.generated or self.check_walk)(request)
         except Invalid as exc:
             words = blame(self.sources, exc.location, exc.path) if exc.location else None
             if words is None:  # a rule's own constant or a bug: say what /v2 refused
@@ -246,7 +282,8 @@ class Phase2RequestCheck(_RequestChecks):
                 f"{words}: this value is valid but cannot be carried to the job service"
             ) from exc
 
-    def _check(self, request: V2Request) -> None:
+    def check_walk(self, request: V2Request) -> None:
+        """The loop over the checks (Invalid out): what the generated check must equal."""
         for location, checks, values in (
             ("path", self.path, request.path_params),
             ("query", self.query, request.query),
@@ -294,7 +331,9 @@ def phase2_request_check(
     contract: Contract, op: OperationSpec, sources: Sources | None = None
 ) -> Phase2RequestCheck:
     check = _request_checks(Phase2RequestCheck, contract, op)
-    return dataclasses.replace(check, sources=sources) if sources else check
+    return dataclasses.replace(
+        check, sources=sources or check.sources, generated=checkgen.phase2_checker(check)
+    )
 
 
 # --- answers ------------------------------------------------------------------------------
