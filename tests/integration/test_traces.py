@@ -120,7 +120,9 @@ async def test_one_request_exports_its_span_tree(
     )
     assert answer.status == 200
     spans = await spans_of(receiver, CALLER_TRACE, 6)
-    print("\n".join(tree(spans)))  # pytest -s shows the tree
+    print("\n".join(tree(spans)))  # pytest -s shows the tree, then each span as received
+    for span in spans:
+        print(f"{span['name']}: span {span['span_id']} parent {span['parent']}", span["attributes"])
     assert tree(spans) == [
         "GET getJob",
         "  phase1 check",
