@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -27,11 +28,10 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from shimgw import yamlfile
 from shimgw.errors import ConfigError
 from shimgw.files import read_regular
 from shimgw.shadow.rules import ShadowLimits, ShadowRule, parse_limits, parse_rules
-
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -69,14 +69,14 @@ def _at_least(low: int) -> Read:
 
 
 def _positive(value: Any, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(key, f"expected a number > 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ConfigError(key, f"expected a finite number > 0, got {value!r}")
     return float(value)
 
 
 def _non_negative(value: Any, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ConfigError(key, f"expected a number ≥ 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+        raise ConfigError(key, f"expected a finite number ≥ 0, got {value!r}")
     return float(value)
 
 
@@ -351,7 +351,7 @@ def load_config(path: Path) -> Config:
     except OSError as exc:
         raise ConfigError(str(path), f"cannot read: {exc.strerror or exc}") from exc
     try:
-        raw = yaml.load(data, Loader=_LOADER)
+        raw = yamlfile.load(data)
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), f"not valid YAML: {' '.join(str(exc).split())}") from exc
     return parse_config(

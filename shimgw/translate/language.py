@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from shimgw import yamlfile
 from shimgw.errors import TranslationError
 from shimgw.files import read_regular
 from shimgw.messages import ABSENT
@@ -58,8 +59,6 @@ from shimgw.translate.nodes import (
     Translations,
     Value,
 )
-
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it
 
 REQUEST_ROOTS = frozenset({"path", "query", "header", "body", "it"})
 RESPONSE_ROOTS = frozenset({"body", "header", "request", "status", "it"})
@@ -283,7 +282,7 @@ def load_translations(folder: Path) -> Translations:
     docs: list[tuple[str, dict[str, Any]]] = []
     for path in sorted(folder.glob("*.yaml")):
         try:
-            raw = yaml.load(read_regular(path).decode("utf-8"), Loader=_LOADER)
+            raw = yamlfile.load(read_regular(path).decode("utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise TranslationError(path.name, f"cannot read: {_one_line(exc)}") from exc
         if not isinstance(raw, dict):
