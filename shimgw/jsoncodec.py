@@ -15,6 +15,7 @@ back the same way. The cost on ordinary bodies is one byte scan (translate + fin
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import orjson
@@ -42,6 +43,9 @@ def loads(data: bytes) -> Any:
         return json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise ValueError(str(exc)) from exc
+    except ValueError as exc:  # CPython's cap on int() of long digit strings (CVE-2020-10735)
+        limit = sys.get_int_max_str_digits()
+        raise ValueError(f"a number has more than {limit} digits") from exc
     except RecursionError as exc:  # orjson stops at 1024 levels; so does this path
         raise ValueError("nested too deeply") from exc
 

@@ -53,3 +53,9 @@ def test_unencodable_values_still_fail() -> None:
 def test_the_long_digit_scan_finds_exactly_runs_of_twenty(data: bytes, expected: bool) -> None:
     assert jsoncodec.has_long_digit_run(data) is expected
     assert jsoncodec.has_long_digit_run(data) is (re.search(rb"[0-9]{20}", data) is not None)
+
+
+def test_a_number_too_long_to_convert_is_named_without_python_advice() -> None:
+    with pytest.raises(ValueError, match="more than 4300 digits") as caught:
+        jsoncodec.loads(b'{"n": ' + b"9" * 5000 + b"}")
+    assert "set_int_max_str_digits" not in str(caught.value)
