@@ -184,11 +184,22 @@ class ValueWriter:
             f"{ind}    {out} = ABSENT",
             f"{ind}else:",
         ]
-        for operand in (left, right):
+        for operand, value in ((left, node.left), (right, node.right)):
+            if _number(value):
+                continue  # a constant number: the check below cannot fail
+            # An int is the common case: one type() comparison before the closure's test.
             lines += [
-                f"{ind}    if isinstance({operand}, bool)"
-                f" or not isinstance({operand}, int | float):",
+                f"{ind}    if type({operand}) is not int and (isinstance({operand}, bool)"
+                f" or not isinstance({operand}, int | float)):",
                 f"{ind}        raise TransformFailed(f'not a number: {{{operand}!r}}')",
             ]
         lines.append(f"{ind}    {out} = {left} {_ARITH[node.op]} {right}")
         return lines
+
+
+def _number(value: Value) -> bool:
+    """A constant int or float (not a bool): what add/sub/mul accept without a check."""
+    if value.pipe or not isinstance(value.base, Const):
+        return False
+    constant = value.base.value
+    return not isinstance(constant, bool) and isinstance(constant, int | float)

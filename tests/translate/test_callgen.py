@@ -140,6 +140,9 @@ def test_no_extra_headers_and_quoted_path(plans: Mapping[str, OperationPlan]) ->
 
 RULES: dict[str, Any] = {
     "arith": {"add": [{"from": "query.a"}, {"mul": [{"from": "body.n"}, 2]}]},
+    # Constant operands: a number needs no check at run time, anything else still fails.
+    "arith_consts": {"sub": [{"mul": [{"const": 1.5}, {"from": "body.n"}]}, {"const": True}]},
+    "arith_text": {"add": [{"from": "query.a"}, {"const": "x"}]},
     "cond": {
         "if": {"eq": [{"from": "query.a"}, {"const": 1}]},
         "then": {"const": "one"},
