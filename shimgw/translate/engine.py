@@ -6,7 +6,9 @@ A translation file (see `language.py` and translations/README.md) is parsed
 once into a tree of frozen rule objects. `compile_value` turns each tree into
 a closure `fn(ctx, it) -> value`, so a request walks no YAML, looks up no rule
 by name and builds no plan: it calls closures that were built when the
-snapshot was.
+snapshot was. The request side goes one step further: each plan's whole /v2
+call is one function generated from the same trees (callgen.py), and the
+closure walk (`closure_call`) is kept as what that function must equal.
 
 `ctx` maps a root name to plain data: on the request side `path`, `query`,
 `header`, `body` of the checked Phase 1 request; on the response side `body`,
