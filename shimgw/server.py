@@ -112,9 +112,15 @@ async def _read_limited(request: web.BaseRequest, limit: int) -> bytes:
     # aiohttp undoes a Content-Encoding as it reads, in bounded steps; the declared length
     # is then the compressed one, so the cap is counted on the decoded chunks instead.
     encoded = not is_identity(request.headers.get("Content-Encoding"))
+    length = None if encoded else request.content_length
+    content = request.content
+    if length is not None and length <= limit and content.is_eof():
+        # The whole body came with the head (a small JSON body nearly always does): take
+        # it from the buffer; `request.read()` would await twice to find the same bytes.
+        return content.read_nowait()
     return await read_capped(
-        request.content,
-        None if encoded else request.content_length,
+        content,
+        length,
         limit,
         request.read,
         lambda length: PayloadTooLarge(f"body: {over_limit(length, limit)}"),
