@@ -31,7 +31,7 @@ from benchmarks.requestpath import bundled_snapshot, cpu_us
 from benchmarks.upstream import LIST_BYTES, run_bytes
 from shimgw.messages import ParsedRequest, V2Response
 from shimgw.snapshot import ProxyOperation, Snapshot
-from shimgw.translate.engine import to_phase1
+from shimgw.translate.engine import to_phase1, translate_answer
 from shimgw.wirecheck import check_sent
 
 STEPS = ("answer_check", "to_phase1", "sent_check", "total")
@@ -123,18 +123,19 @@ def steps(snapshot: Snapshot, scenario: Scenario) -> dict[str, Callable[[], Any]
     ctype = headers["content-type"].split(";", 1)[0]
     data = answer_check.check(status, headers, ctype, body)
     checked = V2Response(status, headers, ctype, body, data)
-    result = to_phase1(plan, errors, parsed, checked)
-    check_sent(reply_check, result, RID)
+    result, encoded_from = translate_answer(plan, errors, parsed, checked)
+    check_sent(reply_check, result, RID, encoded_from)
 
     def total() -> None:
         got = answer_check.check(status, headers, ctype, body)
-        sent = to_phase1(plan, errors, parsed, V2Response(status, headers, ctype, body, got))
-        check_sent(reply_check, sent, RID)
+        answer = V2Response(status, headers, ctype, body, got)
+        sent, value = translate_answer(plan, errors, parsed, answer)
+        check_sent(reply_check, sent, RID, value)
 
     return {
         "answer_check": lambda: answer_check.check(status, headers, ctype, body),
         "to_phase1": lambda: to_phase1(plan, errors, parsed, checked),
-        "sent_check": lambda: check_sent(reply_check, result, RID),
+        "sent_check": lambda: check_sent(reply_check, result, RID, encoded_from),
         "total": total,
     }
 

@@ -76,7 +76,7 @@ from shimgw.routing.canary import key_digest
 from shimgw.runtime import Runtime
 from shimgw.shadow.runner import Seed, ShadowRunner, observed
 from shimgw.snapshot import LocalOperation, ProxyOperation, Snapshot
-from shimgw.translate.engine import answer_locally, to_phase1, to_v2
+from shimgw.translate.engine import answer_locally, to_phase1, to_v2, translate_answer
 from shimgw.wirecheck import check_sent, error_answer, excerpt
 
 log = logging.getLogger("shimgw")
@@ -526,7 +526,7 @@ def _translate(
     checked = V2Response(answer.status, answer.headers, answer.content_type, answer.body, data)
     try:
         with tracing.step(ex.tracer, "translate to phase1"):
-            result = to_phase1(op.plan, snapshot.errors, parsed, checked)
+            result, encoded_from = translate_answer(op.plan, snapshot.errors, parsed, checked)
     except TranslatedError as error:  # a /v2 error through the status table: its answer too
         if op.reply_check is not None and mode != "off":
             promised = op.plan.promised
@@ -536,7 +536,7 @@ def _translate(
     if (
         op.reply_check is not None
         and mode != "off"
-        and not _check_sent(op, result, answer, ex, mode)
+        and not _check_sent(op, result, answer, ex, mode, encoded_from)
     ):
         return result  # report mode: passed on, but not memoised
     if memo is not None and key is not None and ex.violation is None:
@@ -545,13 +545,19 @@ def _translate(
 
 
 def _check_sent(
-    op: ProxyOperation, sent: Phase1Response, answer: V2Response, ex: Exchange, mode: str
+    op: ProxyOperation,
+    sent: Phase1Response,
+    answer: V2Response,
+    ex: Exchange,
+    mode: str,
+    encoded_from: Any = ABSENT,
 ) -> bool:
     """Whether `sent` keeps phase1.yaml; a break is logged with both sides' bodies (bounded;
-    credentials travel in headers, which are never logged) and raised in enforce mode."""
+    credentials travel in headers, which are never logged) and raised in enforce mode.
+    `encoded_from`: the value `sent.body` was written from, when proven safe to check as is."""
     assert op.reply_check is not None
     try:
-        check_sent(op.reply_check, sent, ex.rid)
+        check_sent(op.reply_check, sent, ex.rid, encoded_from)
     except AnswerContractViolation as violation:
         ex.sent_violation = violation
         _warn(

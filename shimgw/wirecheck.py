@@ -18,22 +18,31 @@ Sans-IO: it takes a `Phase1Response` and a compiled `ResponseCheck`, nothing els
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from shimgw import jsoncodec
 from shimgw.contracts.validators import ResponseCheck
 from shimgw.errors import AnswerContractViolation, UpstreamContractViolation
-from shimgw.messages import Phase1Response
+from shimgw.messages import ABSENT, Phase1Response
 
 _MAX_LOGGED = 2048  # bytes of each side kept in the log line
 
 
-def check_sent(check: ResponseCheck, result: Phase1Response, rid: str) -> None:
-    """Raise `AnswerContractViolation` naming the field when `result` breaks phase1.yaml."""
+def check_sent(check: ResponseCheck, result: Phase1Response, rid: str, data: Any = ABSENT) -> None:
+    """Raise `AnswerContractViolation` naming the field when `result` breaks phase1.yaml.
+
+    `data`, when given, is what `result.body` was encoded from, proven JSON's own at build
+    time (translate/exact.py): it is validated as is instead of parsing the body back."""
     headers = {"x-request-id": rid}  # the edge adds it to every answer
     for name, value in result.headers:
         headers[name.lower()] = value
     try:
-        check.check(result.status, headers, result.content_type or "", result.body)
+        if data is ABSENT:
+            check.check(result.status, headers, result.content_type or "", result.body)
+        else:
+            check.check_encoded(
+                result.status, headers, result.content_type or "", result.body, data
+            )
     except UpstreamContractViolation as exc:
         raise AnswerContractViolation(
             f"the gateway's answer would break phase1.yaml: {exc.message}"

@@ -59,3 +59,12 @@ def test_a_number_too_long_to_convert_is_named_without_python_advice() -> None:
     with pytest.raises(ValueError, match="more than 4300 digits") as caught:
         jsoncodec.loads(b'{"n": ' + b"9" * 5000 + b"}")
     assert "set_int_max_str_digits" not in str(caught.value)
+
+
+@pytest.mark.parametrize("number", [b"1e999", b"-1e400", b"123456789012345678901e999"])
+def test_both_decoders_refuse_a_number_that_overflows_to_infinity(number: bytes) -> None:
+    # orjson refuses it; so must the exact-integer path, or a body would decode to inf or
+    # not depending on a digit run elsewhere in it (and exact.py counts on finite floats).
+    for data in (b"[" + number + b"]", b'{"n": 12345678901234567890123, "x": ' + number + b"}"):
+        with pytest.raises(ValueError, match="infinity"):
+            jsoncodec.loads(data)

@@ -73,6 +73,15 @@ def to_phase1(
     plan: ProxyPlan, errors: ErrorTable, request: ParsedRequest, response: V2Response
 ) -> Phase1Response:
     """Turn a (contract-checked) /v2 answer into the Phase 1 answer, or raise its Phase 1 error."""
+    return translate_answer(plan, errors, request, response)[0]
+
+
+def translate_answer(
+    plan: ProxyPlan, errors: ErrorTable, request: ParsedRequest, response: V2Response
+) -> tuple[Phase1Response, Any]:
+    """`to_phase1`, and the value its JSON body was encoded from when the rule is proven to
+    yield only JSON's own values (exact.py), else ABSENT: the sent check then validates the
+    value instead of parsing the body back (ResponseCheck.check_encoded)."""
     rule = plan.responses.get(response.status)
     if rule is None:
         raise translate_error(errors, plan.promised, response)
@@ -85,7 +94,7 @@ def to_phase1(
     try:
         headers = _evaluate_headers(rule.headers, ctx)
         if rule.body is None:
-            return Phase1Response(rule.status, b"", None, headers)
+            return Phase1Response(rule.status, b"", None, headers), ABSENT
         data = rule.body(ctx, None)
     except TransformFailed as exc:
         raise TranslatedError(
@@ -93,8 +102,10 @@ def to_phase1(
         ) from exc
     if rule.media_type == "text/plain":
         body = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else b""
-        return Phase1Response(rule.status, body, "text/plain; charset=utf-8", headers)
-    return Phase1Response(rule.status, jsoncodec.dumps(data), "application/json", headers)
+        return Phase1Response(rule.status, body, "text/plain; charset=utf-8", headers), ABSENT
+    encoded = jsoncodec.dumps(data)
+    result = Phase1Response(rule.status, encoded, "application/json", headers)
+    return result, data if rule.exact else ABSENT
 
 
 def translate_error(

@@ -17,8 +17,10 @@ from urllib.parse import quote
 
 from shimgw.contracts.document import Contract, OperationSpec
 from shimgw.errors import TranslationError
+from shimgw.messages import ABSENT
 from shimgw.translate.callgen import CallBuilder, call_builder
 from shimgw.translate.compiler import Evaluator, compile_value
+from shimgw.translate.exact import UNKNOWN, proven_exact
 from shimgw.translate.nodes import From, OperationRules, RequestRules, Translations, Value
 
 _TEMPLATE_PARAM = re.compile(r"\{([^{}]+)\}")
@@ -30,6 +32,8 @@ class CompiledResponseRule:
     body: Evaluator | None
     headers: tuple[tuple[str, Evaluator], ...]
     media_type: str | None  # the Phase 1 media type of `status`
+    # Its JSON body may be checked as the object it was encoded from (exact.py's proof).
+    exact: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -197,6 +201,7 @@ def _responses(
     rules: OperationRules, source_op: OperationSpec
 ) -> Mapping[int, CompiledResponseRule]:
     responses = {}
+    defaults = _param_defaults(source_op)
     for v2_status, rule in rules.responses.items():
         p1 = source_op.responses.get(str(rule.status))
         if p1 is None:
@@ -209,5 +214,15 @@ def _responses(
             body=compile_value(rule.body) if rule.body is not None else None,
             headers=tuple((n, compile_value(v)) for n, v in rule.headers),
             media_type=next(iter(p1.content), None),
+            exact=rule.body is not None and proven_exact(rule.body, defaults),
         )
     return MappingProxyType(responses)
+
+
+def _param_defaults(op: OperationSpec) -> dict[tuple[str, str], Any]:
+    """Each Phase 1 parameter's default as the request check fills it in (a `$ref`'s is not
+    looked up: UNKNOWN, which the proof treats as unproven)."""
+    return {
+        (p.location, p.name): UNKNOWN if "$ref" in p.schema else p.schema.get("default", ABSENT)
+        for p in op.params
+    }

@@ -329,3 +329,43 @@ def test_responses_agree(
     except GatewayError as exc:
         ours = [exc.message]
     assert bool(ours) == bool(reference), f"ours={ours} openapi-core={reference}"
+
+
+def _outcome(fn: Any) -> str | None:
+    try:
+        fn()
+    except GatewayError as exc:
+        return exc.message
+    return None
+
+
+@pytest.mark.parametrize(("which", "op", "status", "headers", "ctype", "body"), RESPONSES)
+def test_checking_the_encoded_value_agrees_with_reading_the_bytes(
+    docs: tuple[Contract, Contract],
+    which: int,
+    op: str,
+    status: int,
+    headers: Mapping[str, str],
+    ctype: str,
+    body: Any,
+) -> None:
+    """check_encoded (the sent check given the value the body was written from) passes and
+    refuses exactly what `check` of the bytes does, in the same words."""
+    check = response_check(docs[which], docs[which].operations[op])
+    raw = body.encode() if isinstance(body, str) else orjson.dumps(body)
+    wire = {k.lower(): v for k, v in headers.items()}
+    data = body if not isinstance(body, str) else ABSENT
+    expected = _outcome(lambda: check.check(status, wire, ctype, raw))
+    assert _outcome(lambda: check.check_encoded(status, wire, ctype, raw, data)) == expected
+
+
+def test_check_encoded_validates_the_value_not_a_parse_of_the_bytes(
+    docs: tuple[Contract, Contract],
+) -> None:
+    check = response_check(docs[0], docs[0].operations["getJob"])
+    wire = {"x-request-id": "r"}
+    # The bytes are never read when the value passes: the parse is what it saves.
+    check.check_encoded(200, wire, "application/json", b"\xff not json", JOB)
+    # A value the validator cannot take is judged on the bytes, like any refusal.
+    with pytest.raises(GatewayError, match="not valid JSON"):
+        check.check_encoded(200, wire, "application/json", b"\xff", {**JOB, "tags": object()})
