@@ -183,12 +183,12 @@ def _compile_object(node: Obj) -> Evaluator:
 
 
 def _field_spec(name: str, value: Value, compiled: Evaluator) -> FieldSpec:
-    """How codegen.py may inline a field: `it.a` / `it.a.b` with plain transforms only."""
+    """How codegen.py may inline a field: a path under `it`, with plain transforms only."""
     base, fns = value.base, tuple(_plain(s) for s in value.pipe)
     if (
         isinstance(base, From)
         and base.root == "it"
-        and 1 <= len(base.path) <= 2
+        and len(base.path) >= 1
         and all(fn is not None for fn in fns)
     ):
         plain = tuple(fn for fn in fns if fn is not None)

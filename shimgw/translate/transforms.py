@@ -60,13 +60,13 @@ def rfc3339_to_epoch(text: str) -> int:
     """Whole seconds since the epoch; fractions dropped, any offset honoured."""
     if not isinstance(text, str):
         raise TransformFailed(f"not an RFC 3339 date-time: {text!r}")
-    return _parse_rfc3339(text)
+    return parse_rfc3339_cached(text)
 
 
 # Cached: legacy clients poll the same jobs, so the same timestamps come back again and
 # again (a hit costs a fraction of a parse). Failures are not cached (exceptions aren't).
 @functools.lru_cache(maxsize=8192)
-def _parse_rfc3339(text: str) -> int:
+def parse_rfc3339_cached(text: str) -> int:
     match = _RFC3339.match(text)
     if match is None:
         raise TransformFailed(f"not an RFC 3339 date-time: {text!r}")

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from shimgw.messages import ABSENT
+from shimgw.translate import transforms as tf
 from shimgw.translate.codegen import FieldSpec, object_builder
 from shimgw.translate.compiler import compile_value
 from shimgw.translate.nodes import Obj, Translations
@@ -49,6 +50,20 @@ def variants() -> list[dict[str, Any]]:
         for odd in ({}, {"id": None, "owner": None}, "flat"):
             changed = copy.deepcopy(RUN)
             changed[inner] = odd
+            out.append(changed)
+    # The cases each written-out transform guards against (codegen._step_lines).
+    edges: dict[str, list[Any]] = {
+        "id": ["run-007", "run-", "run-0", "run-1", "run-\u0661\u0662", "run-12x", "RUN-1", True],
+        "state": ["PENDING", "nope", ["RUNNING"], 1],
+        "priority": [True, 50.5, 101, -1, 0, 67, 66.9],
+        "createTime": ["2024-13-01T00:00:00Z", "2024-05-01T02:00:00+02:00", ""],
+        "notification": [{"webhook": {"url": "u"}}, {"webhook": "flat"}, {"webhook": {}}, "x", {}],
+        "result": [{"exitCode": 3}, {"exitCode": None}, "flat"],
+    }
+    for key, values in edges.items():
+        for odd in values:
+            changed = copy.deepcopy(RUN)
+            changed[key] = odd
             out.append(changed)
     return [*out, {}]
 
@@ -105,3 +120,81 @@ def test_fields_inline_defaults_transforms_and_name_failures() -> None:
     )  # type: ignore[arg-type]
     assert empty({}, {}) is ABSENT
     assert object_builder((), None)({}, {}) == {}  # type: ignore[arg-type]
+
+
+class Text(str):
+    """A str subclass: the written-out cases take exact types only, the rest call."""
+
+
+TRANSFORMS = [
+    tf.SIMPLE["to_int"],
+    tf.SIMPLE["rfc3339_to_epoch"],
+    tf.StripPrefix("run-").apply,
+    tf.StripPrefix("").apply,
+    tf.EnumMap({"A": None, 1: "one", "1": "text one", 2.5: "float"}).apply,
+    tf.Buckets(((67, "high"), (34, "normal"), (None, "low"))).apply,
+    tf.Buckets(((10, None), (1.5, [1]))).apply,  # no floor: below 1.5 fails
+    tf.Within(1, None).apply,
+    tf.Within(None, 10).apply,
+    tf.Within(1.5, 10).apply,
+    tf.Within(None, None).apply,
+]
+INPUTS = [
+    0,
+    1,
+    2,
+    10,
+    11,
+    -3,
+    1.5,
+    2.0,
+    True,
+    False,
+    None,
+    "",
+    "0",
+    "00",
+    "7",
+    "07",
+    "\u0661",
+    "run-5",
+    "run-",
+    "A",
+    "1",
+    "x",
+    [1],
+    {"a": 1},
+    Text("12"),
+    Text("run-3"),
+    "2024-05-01T02:00:00Z",
+    "2024-02-30T00:00:00Z",
+    2**70,
+    67,
+    66.99,
+    34,
+    33,
+    float("nan"),
+]
+
+
+@pytest.mark.parametrize("fn", TRANSFORMS)
+def test_written_out_transforms_equal_calling_them(fn: Any) -> None:
+    build = object_builder((FieldSpec("x", fn, fn, ("x",), (fn,)),), None)  # type: ignore[arg-type]
+    for value in INPUTS:
+        try:
+            expected: Any = ("ok", {"x": fn(value)})
+        except TransformFailed as exc:
+            expected = ("failed", f"x: {exc.args[0]}")
+        got = outcome(build, {"x": value})
+        assert got == expected, value
+        if got[0] == "ok":
+            assert type(got[1]["x"]) is type(expected[1]["x"]), value
+
+
+def test_deep_reads_fall_back_to_the_closure_on_a_non_dict() -> None:
+    spec = FieldSpec("u", lambda c, i: None, lambda c, i: "walked", ("a", "b", "c"))
+    build = object_builder((spec,), lambda c, i: "slow")
+    assert build({}, {"a": {"b": {"c": 1}}}) == {"u": 1}
+    assert build({}, {"a": {"b": {}}}) is ABSENT
+    assert build({}, {"a": {"b": "flat"}}) == {"u": "walked"}
+    assert build({}, {"a": 5}) == {"u": "walked"}
