@@ -3,12 +3,14 @@
 `make bench` runs this after the load runs. In-process it times, on the bundled
 snapshot and the benchmark's canned Run (~600 bytes), the three per-answer steps
 of a getJob that reaches the orchestrator: the /v2 answer check, `to_phase1`,
-and the Phase 1 check of the gateway's own answer (`wirecheck.check_sent`). The
-whole request's CPU is the load run's `cpu_us_per_req` for getJob (the gateway
-process's CPU over the requests it answered), read from the report `make bench`
-just wrote; the check's share of it is the figure to keep under 3 %. With the
-memo on, a repeated answer skips both checks (it was checked when stored), so
-the memo-off row is the worst case.
+and the Phase 1 check of the gateway's own answer (`wirecheck.check_sent`, on the
+value the body was encoded from, as the gateway runs it for a rule proven exact;
+`wire_check_bytes_us` prices the byte path other rules take). The whole request's
+CPU is the load run's `cpu_us_per_req` for getJob (the gateway process's CPU over
+the requests it answered), read from the report `make bench` just wrote; the
+check's share of it is the figure to keep under 3 %. The target is judged where
+every answer is checked (memo off); with the memo on a repeated answer skips the
+check (it was checked when stored), so those rows only show the share.
 
     python -m benchmarks.wirecost [--report benchmarks/results/report.json] [--n 20000]
 """
@@ -26,7 +28,7 @@ from benchmarks.upstream import run_bytes
 from shimgw.config import parse_config
 from shimgw.messages import ParsedRequest, V2Response
 from shimgw.snapshot import ProxyOperation, build_snapshot
-from shimgw.translate.engine import to_phase1
+from shimgw.translate.engine import to_phase1, translate_answer
 from shimgw.wirecheck import check_sent
 
 REPORT = Path(__file__).resolve().parent / "results" / "report.json"
@@ -54,15 +56,24 @@ def parts(n: int) -> dict[str, float]:
     parsed = ParsedRequest("getJob", {"job_id": 42}, {}, {"x-api-key": "k"})
     data = op.answer_check.check(200, {}, "application/json", body)
     answer = V2Response(200, {}, "application/json", body, data)
-    result = to_phase1(op.plan, snapshot.errors, parsed, answer)
+    result, encoded_from = translate_answer(op.plan, snapshot.errors, parsed, answer)
     reply_check = op.reply_check
     return {
         "v2_answer_check_us": cpu_us(
             lambda: op.answer_check.check(200, {}, "application/json", body), n
         ),
         "to_phase1_us": cpu_us(lambda: to_phase1(op.plan, snapshot.errors, parsed, answer), n),
-        "wire_check_us": cpu_us(lambda: check_sent(reply_check, result, "rid"), n),
+        "wire_check_us": cpu_us(lambda: check_sent(reply_check, result, "rid", encoded_from), n),
+        "wire_check_bytes_us": cpu_us(lambda: check_sent(reply_check, result, "rid"), n),
     }
+
+
+def every_answer_checked(report: Path) -> set[str]:
+    """The variants whose label says the memo is off: every answer is checked there."""
+    if not report.exists():
+        return set()
+    variants = json.loads(report.read_text())["meta"].get("variants", {})
+    return {name for name, label in variants.items() if "memo off" in str(label)}
 
 
 def request_cpu(report: Path) -> dict[str, float]:
@@ -93,9 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     whole = request_cpu(a.report)
     if not whole:
         print(f"no getJob rows in {a.report}: run `make bench` for the whole-request CPU")
+    judged = every_answer_checked(a.report)
     for variant, cpu in whole.items():
         share = wire / cpu
         verdict = "met" if share < TARGET_SHARE else "NOT met"
+        if variant.split(" ")[0] not in judged:
+            verdict = "memo on: a repeated answer was checked when stored, not judged"
         print(
             f"getJob {variant:<18} request {cpu:6.0f} µs CPU, wire check {share:6.2%} "
             f"(target < {TARGET_SHARE:.0%}: {verdict})"

@@ -127,7 +127,12 @@ def test_wirecost_times_the_parts_and_reads_getjob_cpu_from_a_report(tmp_path: P
     from benchmarks import wirecost
 
     parts = wirecost.parts(20)
-    assert set(parts) == {"v2_answer_check_us", "to_phase1_us", "wire_check_us"}
+    assert set(parts) == {
+        "v2_answer_check_us",
+        "to_phase1_us",
+        "wire_check_us",
+        "wire_check_bytes_us",
+    }
     assert all(us > 0 for us in parts.values())
     report = tmp_path / "report.json"
     report.write_text(
@@ -147,4 +152,5 @@ def test_wirecost_times_the_parts_and_reads_getjob_cpu_from_a_report(tmp_path: P
         ).decode()
     )  # fmt: skip
     assert wirecost.request_cpu(report) == {"no-memo c=32": 200.0}
+    assert wirecost.every_answer_checked(report) == {"no-memo"}
     assert wirecost.request_cpu(tmp_path / "missing.json") == {}
