@@ -26,7 +26,11 @@ class _StrictLoader(_BASE):  # type: ignore[misc]
             if key_node.tag == _MERGE:
                 continue
             key = self.construct_object(key_node, deep=True)
-            if isinstance(key, Hashable) and key in seen:
+            if not isinstance(key, Hashable):
+                # A sequence or mapping as a key (`? [a, b]`): the safe loader below
+                # refuses it as "found unhashable key", with its line.
+                continue
+            if key in seen:
                 line = key_node.start_mark.line + 1
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key {key!r} written twice (again at line {line})"

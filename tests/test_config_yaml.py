@@ -31,6 +31,18 @@ def test_a_key_written_twice_is_refused_with_its_line(tmp_path: Path, text: str)
     assert "written twice" in caught.value.problem and "line" in caught.value.problem
 
 
+@pytest.mark.parametrize("key", ["[a, b]", "{a: 1}"])
+def test_a_complex_key_is_a_yaml_error_not_a_crash(tmp_path: Path, key: str) -> None:
+    # YAML allows a sequence or mapping as a key (`? [a, b]`); Python cannot hash one.
+    # The safe loader calls that "found unhashable key": it must stay one clear
+    # ConfigError, not a TypeError traceback (a reload would log it as a crash).
+    path = tmp_path / "shimgw.yaml"
+    path.write_text(f"upstreams: {{stable: {{url: 'http://a'}}}}\n? {key}\n: 1\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "unhashable key" in caught.value.problem
+
+
 def test_yaml_merge_keys_still_work(tmp_path: Path) -> None:
     # A key merged in from an anchor and written again is an override, not a duplicate.
     path = tmp_path / "shimgw.yaml"
