@@ -31,7 +31,7 @@ from shimgw.errors import TranslationError
 from shimgw.files import read_regular
 from shimgw.messages import ABSENT
 from shimgw.translate import transforms as tf
-from shimgw.translate.lifecycle import parse_lifecycle, refuse_rewrites
+from shimgw.translate.lifecycle import parse_lifecycle, refuse_edge_headers, refuse_rewrites
 from shimgw.translate.nodes import (
     All,
     AnyOf,
@@ -424,10 +424,12 @@ def _local(parser: _Parser, src: str, raw: Any) -> LocalRule:
     where = f"{src}: local"
     if not isinstance(raw, dict) or set(raw) - {"status", "error", "headers"}:
         raise TranslationError(where, "expected {status, error, headers}")
+    headers = parser.fields(raw.get("headers"), f"{where}.headers", REQUEST_ROOTS)
+    refuse_edge_headers((name for name, _ in headers), f"{where}.headers")
     return LocalRule(
         _status(raw.get("status"), f"{where}.status"),
         _text(raw.get("error"), f"{where}.error"),
-        parser.fields(raw.get("headers"), f"{where}.headers", REQUEST_ROOTS),
+        headers,
     )
 
 
@@ -440,10 +442,12 @@ def _responses(parser: _Parser, src: str, raw_responses: Any) -> Mapping[int, Re
         v2_status = _status(key, w)
         if not isinstance(raw, dict) or set(raw) - {"status", "body", "headers"}:
             raise TranslationError(w, "expected {status, body, headers}")
+        headers = parser.fields(raw.get("headers"), f"{w}.headers", RESPONSE_ROOTS)
+        refuse_edge_headers((name for name, _ in headers), f"{w}.headers")
         responses[v2_status] = ResponseRule(
             _status(raw.get("status"), f"{w}.status"),
             parser.value(raw["body"], f"{w}.body", RESPONSE_ROOTS) if "body" in raw else None,
-            parser.fields(raw.get("headers"), f"{w}.headers", RESPONSE_ROOTS),
+            headers,
         )
     return MappingProxyType(responses)
 
@@ -460,6 +464,8 @@ def _error_table(src: str, raw: Any) -> ErrorTable:
     message = raw.get("message") or ["detail", "title"]
     if not isinstance(table, dict) or not isinstance(keep, dict) or not isinstance(message, list):
         raise TranslationError(where, "status and keep_headers are mappings, message a list")
+    for status, names in keep.items():
+        refuse_edge_headers((str(h) for h in names), f"{where}.keep_headers.{status}")
     return ErrorTable(
         status=MappingProxyType(
             {

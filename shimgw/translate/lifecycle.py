@@ -71,6 +71,35 @@ def refuse_rewrites(lifecycle: Headers, written: Iterable[tuple[str, str]]) -> N
             raise TranslationError(where, f"{name} is written by `lifecycle`: set it there only")
 
 
+# What the edge writes on every Phase 1 answer itself (reply.py): the framing, and the
+# headers it owns. A translation naming one would put a second, differing line beside it
+# (two Content-Length values: a framing each reader takes its own way).
+_EDGE_WRITTEN = frozenset(
+    {
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "upgrade",
+        "trailer",
+        "te",
+        "date",
+        "server",
+        "content-type",
+        "x-request-id",
+    }
+)
+
+
+def refuse_edge_headers(names: Iterable[str], where: str) -> None:
+    """A translation may not write a header the edge writes on every answer itself."""
+    for name in names:
+        if name.strip().lower() in _EDGE_WRITTEN:
+            raise TranslationError(
+                f"{where}.{name}", "this header is written by the gateway on every answer"
+            )
+
+
 def _epoch(raw: Any, where: str) -> int | None:
     """An RFC 3339 date-time with an offset, quoted or as YAML reads it unquoted."""
     if raw is None:

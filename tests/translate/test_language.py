@@ -184,3 +184,25 @@ def test_bad_files(tmp_path: Path) -> None:
 def test_bundled_translations_cover_every_operation() -> None:
     loaded = load_translations(resources.translations_dir())
     assert len(loaded.operations) == 10
+
+
+@pytest.mark.parametrize("name", ["Content-Length", "transfer-encoding", "Connection", "Date"])
+@pytest.mark.parametrize("where", ["keep_headers", "responses", "local"])
+def test_an_answer_header_the_edge_writes_itself_is_refused(name: str, where: str) -> None:
+    # The edge renders the framing (Content-Length, Connection, ...) of every Phase 1 answer
+    # itself (reply.py); a translation that also wrote one sent two Content-Length lines
+    # with different values (a /v2 429's length kept beside the Phase 1 body's): a framing
+    # a client or a proxy in between reads its own way.
+    errors: dict[str, Any] = {"status": {404: 404}}
+    op: dict[str, Any] = {"operation": "x", "target": "getRun", "responses": {200: {"status": 200}}}
+    if where == "keep_headers":
+        errors["keep_headers"] = {429: ["Retry-After", name]}
+    elif where == "responses":
+        op["responses"][200]["headers"] = {name: {"const": "1"}}
+    else:
+        op = {
+            "operation": "x",
+            "local": {"status": 410, "error": "gone", "headers": {name: {"const": "1"}}},
+        }
+    with pytest.raises(TranslationError, match=f"{name}.*written by the gateway"):
+        parse_documents([("_c.yaml", {"errors": errors}), ("a.yaml", op)])
