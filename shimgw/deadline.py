@@ -30,20 +30,22 @@ RESOLUTION_S = 0.01
 
 
 class _Wheel:
-    """The slots of one event loop: slot number → the deadlines ending in it."""
+    """The slots of one event loop: slot number → the deadlines ending in it.
 
-    __slots__ = ("_loop", "_slots")
+    It holds no reference to its loop (the caller passes it): `_WHEELS` is keyed weakly by
+    loop, and a value that held its key would keep every loop ever used alive."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    __slots__ = ("_slots",)
+
+    def __init__(self) -> None:
         self._slots: dict[int, set[Deadline]] = {}
 
-    def add(self, deadline: Deadline, delay_s: float) -> int:
-        slot = math.ceil((self._loop.time() + delay_s) / RESOLUTION_S)
+    def add(self, deadline: Deadline, delay_s: float, loop: asyncio.AbstractEventLoop) -> int:
+        slot = math.ceil((loop.time() + delay_s) / RESOLUTION_S)
         members = self._slots.get(slot)
         if members is None:
             members = self._slots[slot] = set()
-            self._loop.call_at(slot * RESOLUTION_S, self._fire, slot)
+            loop.call_at(slot * RESOLUTION_S, self._fire, slot)
         members.add(deadline)
         return slot
 
@@ -72,7 +74,7 @@ def _wheel(loop: asyncio.AbstractEventLoop) -> _Wheel:
         return _Last.wheel
     wheel = _WHEELS.get(loop)
     if wheel is None:
-        wheel = _WHEELS[loop] = _Wheel(loop)
+        wheel = _WHEELS[loop] = _Wheel()
     _Last.loop, _Last.wheel = loop, wheel
     return wheel
 
@@ -89,8 +91,10 @@ class Deadline:
         self._task = task
         self._cancelling = task.cancelling()
         self._fired = False
-        self._wheel = _wheel(loop if loop is not None else task.get_loop())
-        self._slot = self._wheel.add(self, delay_s)
+        if loop is None:
+            loop = task.get_loop()
+        self._wheel = _wheel(loop)
+        self._slot = self._wheel.add(self, delay_s, loop)
 
     def expire(self) -> None:
         self._fired = True

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -123,3 +125,22 @@ async def test_a_deadline_given_its_loop_times_out_the_same() -> None:
     with Deadline(1.0, loop):
         await asyncio.sleep(0)
     assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+
+
+def test_a_closed_loop_is_not_kept_alive_by_its_wheel() -> None:
+    # Each loop gets a wheel of its own (tests run many loops); the wheel must not be what
+    # keeps a finished loop, its selector and its callbacks in memory.
+    async def use() -> None:
+        with Deadline(1.0):
+            await asyncio.sleep(0)
+
+    first = asyncio.new_event_loop()
+    first.run_until_complete(use())
+    first.close()
+    gone = weakref.ref(first)
+    del first
+    second = asyncio.new_event_loop()
+    second.run_until_complete(use())  # the next loop asks: the cache of the last one moves on
+    second.close()
+    gc.collect()
+    assert gone() is None
