@@ -111,7 +111,11 @@ async def _read_limited(request: web.BaseRequest, limit: int) -> bytes:
         request.writer.output_size = 0  # the answer proper has not started
     # aiohttp undoes a Content-Encoding as it reads, in bounded steps; the declared length
     # is then the compressed one, so the cap is counted on the decoded chunks instead.
-    encoded = not is_identity(request.headers.get("Content-Encoding"))
+    # Every line counts: aiohttp decodes by the last, `headers.get` reads the first.
+    headers = request.headers
+    encoded = "Content-Encoding" in headers and not all(
+        is_identity(value) for value in headers.getall("Content-Encoding")
+    )
     length = None if encoded else request.content_length
     content = request.content
     if length is not None and length <= limit and content.is_eof():

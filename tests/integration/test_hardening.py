@@ -62,3 +62,26 @@ async def test_gzip_request_body_is_capped_on_its_decoded_size(
         "POST", "/api/v1/jobs", data=gzip.compress(orjson.dumps(JOB)), headers=headers
     )
     assert small.status == 201, small.body
+
+
+async def test_a_gzip_body_behind_an_identity_header_is_still_capped_decoded(
+    make_gateway: GatewayFactory, store: RunStore
+) -> None:
+    # aiohttp decodes by the LAST Content-Encoding line; the cap looked at the first one.
+    # `identity` then `gzip` made the body count as its compressed length (under the cap)
+    # while aiohttp handed over the decoded one: 300 bytes on the wire, 100 KB read.
+    gateway = await make_gateway(limits={"max_body_bytes": 4096})
+    before = len(store.seen)
+    packed = gzip.compress(orjson.dumps({**JOB, "params": {"x": "y" * 100_000}}))
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.service.port)
+    writer.write(
+        b"POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nX-Api-Key: k\r\n"
+        b"Content-Type: application/json\r\nContent-Encoding: identity\r\n"
+        b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(packed) + packed
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    body = orjson.loads(await reader.readexactly(length))
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 400 ") and "limit" in body["error"], body
+    assert len(store.seen) == before
