@@ -81,7 +81,14 @@ def propagate_trace(
 
 def inject_context(span: trace.Span, carrier: MutableMapping[str, str]) -> None:
     """`traceparent` (and `tracestate`) naming `span` as the parent, written into `carrier`."""
-    _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
+    if span.is_recording():
+        _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
+        return
+    # Not recorded: written as the W3C propagator would, without a context and a setter.
+    ctx = span.get_span_context()
+    carrier["traceparent"] = f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}"
+    if ctx.trace_state:
+        carrier["tracestate"] = ctx.trace_state.to_header()
 
 
 # --- metrics ------------------------------------------------------------------------------

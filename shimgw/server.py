@@ -199,14 +199,22 @@ class Gateway:
         if self.tracer is None:
             response = await self._handle(request, None)
         else:
-            with self.tracer.start_as_current_span(
+            span = self.tracer.start_span(
                 "phase1",
                 context=observe.extract_context(request.headers),
                 kind=trace.SpanKind.SERVER,
                 record_exception=False,
                 set_status_on_exception=False,
-            ) as span:
+            )
+            if not span.is_recording():
+                # Not sampled: the span only names this hop in the traceparent sent on; it
+                # is never made current (no context attach/detach per request).
                 response = await self._handle(request, span)
+            else:
+                with trace.use_span(
+                    span, end_on_exit=True, record_exception=False, set_status_on_exception=False
+                ):
+                    response = await self._handle(request, span)
         response.server = self.runtime.current.config.listen.server_header
         if self.draining:
             response.force_close()  # `Connection: close`: the client reconnects elsewhere

@@ -166,19 +166,23 @@ async def test_an_unsampled_request_starts_no_step_spans(make_harness: Make) -> 
     tracer = h.gateway.tracer
     assert tracer is not None
     started: list[str] = []
-    real = tracer.start_as_current_span
+    real = tracer.start_span  # every span starts here (start_as_current_span calls it)
 
     def counting(name: str, *args: object, **kwargs: object) -> object:
         started.append(name)
         return real(name, *args, **kwargs)  # type: ignore[arg-type]
 
     trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
-    with mock.patch.object(tracer, "start_as_current_span", counting):
+    with mock.patch.object(tracer, "start_span", counting):
         unsampled = f"00-{trace_id}-00f067aa0ba902b7-00"
-        response = await h.call("GET", "/api/v1/jobs/1", headers={"traceparent": unsampled})
+        response = await h.call(
+            "GET", "/api/v1/jobs/1", headers={"traceparent": unsampled, "tracestate": "k=v"}
+        )
         assert response.status == 200 and started == ["phase1"]
-        sent = h.upstream.calls[0].headers["traceparent"]
-        assert sent.split("-")[1] == trace_id and sent.endswith("-00")  # still propagated
+        sent = h.upstream.calls[0].headers
+        assert sent["traceparent"].split("-")[1] == trace_id  # the caller's trace, continued
+        assert sent["traceparent"].endswith("-00") and sent["traceparent"] != unsampled
+        assert sent["tracestate"] == "k=v"
         started.clear()
         sampled = f"00-{trace_id}-00f067aa0ba902b7-01"
         await h.call("GET", "/api/v1/jobs/1", headers={"traceparent": sampled})
