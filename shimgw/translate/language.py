@@ -31,7 +31,12 @@ from shimgw.errors import TranslationError
 from shimgw.files import read_regular
 from shimgw.messages import ABSENT
 from shimgw.translate import transforms as tf
-from shimgw.translate.lifecycle import parse_lifecycle, refuse_edge_headers, refuse_rewrites
+from shimgw.translate.lifecycle import (
+    parse_lifecycle,
+    refuse_call_framing,
+    refuse_edge_headers,
+    refuse_rewrites,
+)
 from shimgw.translate.nodes import (
     All,
     AnyOf,
@@ -305,9 +310,9 @@ def parse_documents(docs: list[tuple[str, dict[str, Any]]]) -> Translations:
         src, raw = every_call
         if not isinstance(raw, dict) or set(raw) - {"headers"}:
             raise TranslationError(f"{src}: every_call", "only `headers` may be set for every call")
-        common = RequestRules(
-            headers=parser.fields(raw.get("headers"), f"{src}: every_call.headers", REQUEST_ROOTS)
-        )
+        every = parser.fields(raw.get("headers"), f"{src}: every_call.headers", REQUEST_ROOTS)
+        refuse_call_framing((name for name, _ in every), f"{src}: every_call.headers")
+        common = RequestRules(headers=every)
     operations: dict[str, OperationRules] = {}
     for name, doc in docs:
         if "operation" not in doc:
@@ -401,10 +406,12 @@ def _operation_rules(parser: _Parser, src: str, doc: dict[str, Any]) -> Operatio
     where = f"{src}: request"
     if not isinstance(request, dict) or set(request) - {"path", "query", "headers", "body"}:
         raise TranslationError(where, "expected any of path, query, headers, body")
+    call_headers = parser.fields(request.get("headers"), f"{where}.headers", REQUEST_ROOTS)
+    refuse_call_framing((name for name, _ in call_headers), f"{where}.headers")
     rules = RequestRules(
         parser.fields(request.get("path"), f"{where}.path", REQUEST_ROOTS),
         parser.fields(request.get("query"), f"{where}.query", REQUEST_ROOTS),
-        parser.fields(request.get("headers"), f"{where}.headers", REQUEST_ROOTS),
+        call_headers,
         parser.value(request["body"], f"{where}.body", REQUEST_ROOTS)
         if "body" in request
         else None,

@@ -91,6 +91,32 @@ _EDGE_WRITTEN = frozenset(
 )
 
 
+# What the /v2 transport writes on every call itself: a rule writing one too would send a
+# second framing line on a pooled keep-alive connection (two lengths, a chunked claim).
+_CALL_FRAMING = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "upgrade",
+        "te",
+        "trailer",
+        "expect",
+    }
+)
+
+
+def refuse_call_framing(names: Iterable[str], where: str) -> None:
+    """A translation may not write a header that frames the /v2 call (the transport's)."""
+    for name in names:
+        if name.strip().lower() in _CALL_FRAMING:
+            raise TranslationError(
+                f"{where}.{name}", "this header frames the /v2 call: the gateway writes it"
+            )
+
+
 def refuse_edge_headers(names: Iterable[str], where: str) -> None:
     """A translation may not write a header the edge writes on every answer itself."""
     for name in names:

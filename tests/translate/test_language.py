@@ -206,3 +206,18 @@ def test_an_answer_header_the_edge_writes_itself_is_refused(name: str, where: st
         }
     with pytest.raises(TranslationError, match=f"{name}.*written by the gateway"):
         parse_documents([("_c.yaml", {"errors": errors}), ("a.yaml", op)])
+
+
+@pytest.mark.parametrize("name", ["Host", "content-length", "Transfer-Encoding", "Connection"])
+@pytest.mark.parametrize("where", ["every_call", "request"])
+def test_a_call_header_the_transport_writes_itself_is_refused(name: str, where: str) -> None:
+    # The /v2 transport writes Host and the framing of every call on a pooled keep-alive
+    # connection; a rule writing one too would send a second, different framing line.
+    common: dict[str, Any] = {"errors": {"status": {404: 404}}}
+    op: dict[str, Any] = {"operation": "x", "target": "getRun", "responses": {200: {"status": 200}}}
+    if where == "every_call":
+        common["every_call"] = {"headers": {name: {"const": "1"}}}
+    else:
+        op["request"] = {"headers": {name: {"const": "1"}}}
+    with pytest.raises(TranslationError, match=f"{name}.*frames the /v2 call"):
+        parse_documents([("_c.yaml", common), ("a.yaml", op)])
