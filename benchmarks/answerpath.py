@@ -18,8 +18,6 @@ no speed is asserted anywhere (tests/benchmarks only checks that this runs).
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +25,7 @@ from typing import Any
 import orjson
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
-from benchmarks.requestpath import bundled_snapshot, cpu_us
+from benchmarks.requestpath import bundled_snapshot, cpu_us, run_cli
 from benchmarks.upstream import LIST_BYTES, run_bytes
 from shimgw.messages import ParsedRequest, V2Response
 from shimgw.snapshot import ProxyOperation, Snapshot
@@ -151,20 +149,8 @@ def measure(n: int) -> dict[str, dict[str, float]]:
     }
 
 
-def table(results: Mapping[str, Mapping[str, float]]) -> str:
-    lines = [f"{'µs per call':12s}" + "".join(f"{s:>14s}" for s in STEPS)]
-    for name, row in results.items():
-        lines.append(f"{name:12s}" + "".join(f"{row[s]:14.2f}" for s in STEPS))
-    return "\n".join(lines)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=20_000, help="calls per batch (listJobs: n/20)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    args = parser.parse_args(argv)
-    results = measure(args.n)
-    print(json.dumps(results, indent=2) if args.json else table(results))
+    run_cli(argv, __doc__ or "", measure, STEPS, 20_000, "calls per batch (listJobs: n/20)")
 
 
 if __name__ == "__main__":

@@ -131,20 +131,33 @@ def measure(n: int) -> dict[str, dict[str, float]]:
     }
 
 
-def table(results: Mapping[str, Mapping[str, float]]) -> str:
-    lines = [f"{'µs per call':12s}" + "".join(f"{s:>12s}" for s in STEPS)]
+def table(results: Mapping[str, Mapping[str, float]], steps: Sequence[str] = STEPS) -> str:
+    width = max(12, *(len(step) + 2 for step in steps))
+    lines = [f"{'µs per call':12s}" + "".join(f"{s:>{width}s}" for s in steps)]
     for name, row in results.items():
-        lines.append(f"{name:12s}" + "".join(f"{row[s]:12.2f}" for s in STEPS))
+        lines.append(f"{name:12s}" + "".join(f"{row[s]:{width}.2f}" for s in steps))
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=50_000, help="calls per batch")
+def run_cli(
+    argv: Sequence[str] | None,
+    doc: str,
+    measure: Callable[[int], Mapping[str, Mapping[str, float]]],
+    steps: Sequence[str],
+    default_n: int,
+    n_help: str,
+) -> None:
+    """The command line both in-process benchmarks share: --n, --json, a table."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=default_n, help=n_help)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     results = measure(args.n)
-    print(json.dumps(results, indent=2) if args.json else table(results))
+    print(json.dumps(results, indent=2) if args.json else table(results, steps))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    run_cli(argv, __doc__ or "", measure, STEPS, 50_000, "calls per batch")
 
 
 if __name__ == "__main__":

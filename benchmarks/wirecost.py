@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from benchmarks.requestpath import bundled_snapshot, cpu_us
 from benchmarks.upstream import run_bytes
-from shimgw.config import parse_config
 from shimgw.messages import ParsedRequest, V2Response
-from shimgw.snapshot import ProxyOperation, build_snapshot
+from shimgw.snapshot import ProxyOperation
 from shimgw.translate.engine import to_phase1, translate_answer
 from shimgw.wirecheck import check_sent
 
@@ -35,20 +33,8 @@ REPORT = Path(__file__).resolve().parent / "results" / "report.json"
 TARGET_SHARE = 0.03
 
 
-def cpu_us(fn: Callable[[], Any], n: int) -> float:
-    """CPU µs per call, best of three batches (the least disturbed one)."""
-    best = float("inf")
-    for _ in range(3):
-        started = time.process_time()
-        for _ in range(n):
-            fn()
-        best = min(best, (time.process_time() - started) / n * 1e6)
-    return best
-
-
 def parts(n: int) -> dict[str, float]:
-    config = parse_config({"upstreams": {"stable": {"url": "http://127.0.0.1:9"}}}, base=Path())
-    snapshot = build_snapshot(config)
+    snapshot = bundled_snapshot()
     op = snapshot.operations["getJob"]
     if not isinstance(op, ProxyOperation) or op.reply_check is None:
         raise SystemExit("getJob is not a translated operation in the bundled files")
