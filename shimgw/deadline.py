@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import weakref
 from types import TracebackType
 
 RESOLUTION_S = 0.01
@@ -32,8 +31,8 @@ RESOLUTION_S = 0.01
 class _Wheel:
     """The slots of one event loop: slot number → the deadlines ending in it.
 
-    It holds no reference to its loop (the caller passes it): `_WHEELS` is keyed weakly by
-    loop, and a value that held its key would keep every loop ever used alive."""
+    It holds no reference to its loop (the caller passes it), so a finished loop is not
+    kept in memory by the wheel its timers still name."""
 
     __slots__ = ("_slots",)
 
@@ -59,24 +58,19 @@ class _Wheel:
             deadline.expire()
 
 
-_WHEELS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Wheel] = weakref.WeakKeyDictionary()
-
-
 class _Last:
-    """The wheel of the loop asked last (a process serves on one loop; tests make many)."""
+    """The wheel of the loop asked last. A process serves on one loop; when another loop
+    asks (tests make many), it gets a new wheel: each Deadline keeps the wheel it joined,
+    so the old one still answers for its own deadlines and is dropped with them."""
 
     loop: asyncio.AbstractEventLoop | None = None
     wheel: _Wheel | None = None
 
 
 def _wheel(loop: asyncio.AbstractEventLoop) -> _Wheel:
-    if loop is _Last.loop and _Last.wheel is not None:
-        return _Last.wheel
-    wheel = _WHEELS.get(loop)
-    if wheel is None:
-        wheel = _WHEELS[loop] = _Wheel()
-    _Last.loop, _Last.wheel = loop, wheel
-    return wheel
+    if loop is not _Last.loop or _Last.wheel is None:
+        _Last.loop, _Last.wheel = loop, _Wheel()
+    return _Last.wheel
 
 
 class Deadline:
