@@ -6,9 +6,9 @@ write one. Phase 1's `params` and /v2's `parameters` are JSON numbers with no
 size limit, so a gateway that only translates must not round them.
 
 The choice: exact end to end rather than a 400. An integer needs 20 or more
-digits to leave orjson's range, so a body without a run of 20 digits (all but
-a vanishing few) is read by orjson as before; one with such a run is read by
-the standard library, whose integers are exact. Writing tries orjson and falls
+digits (19 below zero) to leave orjson's range, so a body without such a run
+(all but a vanishing few) is read by orjson as before; one with such a run is
+read by the standard library, whose integers are exact. Writing tries orjson and falls
 back the same way. The cost on ordinary bodies is one byte scan (translate + find).
 """
 
@@ -21,15 +21,19 @@ from typing import Any
 
 import orjson
 
-# 20 digits in a row can be an integer orjson cannot hold (2**64 has 20 digits); fewer cannot.
-# The scan maps every digit to 1 and every other byte to 0, then looks for twenty 1s: two
-# passes in C. (`re.search(rb"[0-9]{20}")` took ~25 µs per KiB, more than orjson's parse.)
-_DIGIT_MAP = bytes(1 if 0x30 <= byte <= 0x39 else 0 for byte in range(256))
+# orjson holds -2**63 .. 2**64-1. Twenty digits in a row can leave that range above (2**64
+# has 20 digits), nineteen after a minus sign below (-2**63-1 has 19); fewer cannot. The
+# scan maps every digit to 1, "-" to 2 and every other byte to 0, then looks for either
+# run: a few passes in C. (`re.search(rb"[0-9]{20}")` took ~25 µs per KiB, more than
+# orjson's parse.)
+_DIGIT_MAP = bytes(1 if 0x30 <= byte <= 0x39 else 2 if byte == 0x2D else 0 for byte in range(256))
 _LONG_RUN = b"\x01" * 20
+_LONG_NEGATIVE = b"\x02" + b"\x01" * 19
 
 
 def has_long_digit_run(data: bytes) -> bool:
-    return _LONG_RUN in data.translate(_DIGIT_MAP)
+    mapped = data.translate(_DIGIT_MAP)
+    return _LONG_RUN in mapped or _LONG_NEGATIVE in mapped
 
 
 def loads(data: bytes) -> Any:

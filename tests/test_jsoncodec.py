@@ -18,6 +18,10 @@ BIG = 2**64  # the first integer orjson cannot hold
         {"a": BIG, "b": -(2**63) - 1, "c": [10**40, 1.5, "x" * 30, True, None]},
         {"n": 2**64 - 1, "m": -(2**63)},  # orjson's own range, both ends
         {"s": "1" * 25},  # digits in a string are text
+        # Nineteen digits can already leave orjson's range below zero (it holds down to
+        # -2**63 and reads anything lower as a float), each alone in its body.
+        [-(2**63) - 1],
+        {"low": -(10**19) + 1},
     ],
 )
 def test_round_trip_is_exact(value: object) -> None:
@@ -44,15 +48,23 @@ def test_unencodable_values_still_fail() -> None:
     [
         (b"12345678901234567890", True),
         (b'{"a":1234567890123456789}', False),  # 19 digits: orjson's range
+        (b'{"a":-123456789012345678}', False),  # 18 digits and a sign: still its range
+        (b'{"a":-9223372036854775809}', True),  # 19 and a sign: not (orjson stops at -2**63)
         (b'{"a":"x", "b": [1, 99999999999999999999]}', True),
         (b"1234567890 1234567890", False),
         (b"\xff" * 30 + b"0" * 20 + b"\x00", True),
         (b"", False),
     ],
 )
-def test_the_long_digit_scan_finds_exactly_runs_of_twenty(data: bytes, expected: bool) -> None:
+def test_the_long_digit_scan_finds_the_numbers_orjson_cannot_hold(
+    data: bytes, expected: bool
+) -> None:
+    """Twenty digits, or nineteen after a minus sign (a string holding them is a false
+    alarm the exact decoder then reads the same)."""
     assert jsoncodec.has_long_digit_run(data) is expected
-    assert jsoncodec.has_long_digit_run(data) is (re.search(rb"[0-9]{20}", data) is not None)
+    assert jsoncodec.has_long_digit_run(data) is (
+        re.search(rb"[0-9]{20}|-[0-9]{19}", data) is not None
+    )
 
 
 def test_a_number_too_long_to_convert_is_named_without_python_advice() -> None:

@@ -105,6 +105,20 @@ def test_big_integers_in_params_stay_exact_both_ways(
     assert b'"params":{"big":%d}' % BIG in _answer(plans, translations, "getJob", data).body
 
 
+@pytest.mark.parametrize("number", [2**64, -(2**63) - 1, -(10**19) + 1])
+def test_the_first_integers_beyond_orjson_stay_exact_alone_in_a_body(
+    contracts: tuple[Contract, Contract], number: int
+) -> None:
+    """Alone, so no longer number elsewhere in the body sends it down the exact path."""
+    raw = b'{"name":"n","engine":"spark","owner":"o","params":{"n":%d}}' % number
+    phase1 = contracts[0]
+    parsed = phase1_request_check(phase1, phase1.operations["createJob"]).parse(
+        {}, {}, {}, "application/json", raw
+    )
+    assert parsed.body["params"]["n"] == number
+    assert type(parsed.body["params"]["n"]) is int
+
+
 def test_a_string_of_digits_is_not_a_big_integer(contracts: tuple[Contract, Contract]) -> None:
     phase1 = contracts[0]
     raw = b'{"name":"%s","engine":"spark","owner":"o"}' % (b"1" * 40)
