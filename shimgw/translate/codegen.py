@@ -106,18 +106,23 @@ def _field_lines(index: int, spec: FieldSpec, namespace: dict[str, Any]) -> list
 
 
 def _deeper(path: tuple[str, ...], fallback: str) -> list[str]:
-    """Reads past the first segment, every inner value a dict; else the closure's read."""
+    """Reads past the first segment, every inner value a dict; else the closure's read.
+
+    An absent first segment (an optional block the answer leaves out: `result`,
+    `notification`) is absent all the way down, as the closure's walk finds: said here,
+    so the common case never pays for the closure's call and loop."""
     if len(path) == 1:
         return []
+    slow = f"ABSENT if r is ABSENT else {fallback}(ctx, it)"
     if len(path) == 2:
-        return [f"    r = r.get({path[1]!r}, ABSENT) if type(r) is dict else {fallback}(ctx, it)"]
+        return [f"    r = r.get({path[1]!r}, ABSENT) if type(r) is dict else {slow}"]
     tests, value = ["type(r) is dict"], "r"
     for depth, key in enumerate(path[1:-1]):
         tests.append(f"type(q{depth} := {value}.get({key!r}, ABSENT)) is dict")
         value = f"q{depth}"
     return [
         f"    if {' and '.join(tests)}: r = {value}.get({path[-1]!r}, ABSENT)",
-        f"    else: r = {fallback}(ctx, it)",
+        f"    else: r = {slow}",
     ]
 
 
