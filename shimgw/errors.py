@@ -45,6 +45,11 @@ class PayloadTooLarge(BadRequest):
     """A body over `limits.max_body_bytes`. Phase 1 promises no 413, so it stays a 400."""
 
 
+class AnnouncedBodyTooLarge(PayloadTooLarge):
+    """Refused by its declared length in place of `100 Continue`: the client never sends
+    the body, so the connection closes after the answer (RFC 9110 §10.1.1)."""
+
+
 class BodyTimeout(BadRequest):
     """A body not received within `timeouts.client_body` (Phase 1 has no 408)."""
 

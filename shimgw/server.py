@@ -46,6 +46,7 @@ from shimgw.answer_cache import AnswerKey
 from shimgw.deadline import Deadline
 from shimgw.decoding import is_identity
 from shimgw.errors import (
+    AnnouncedBodyTooLarge,
     AnswerContractViolation,
     BadRequest,
     BodyTimeout,
@@ -103,12 +104,6 @@ async def _read_body(
 async def _read_limited(request: web.BaseRequest, limit: int) -> bytes:
     if not request.body_exists:
         return b""
-    if request.version == HttpVersion11 and (
-        request.headers.get("Expect", "").lower() == "100-continue"
-    ):
-        # The client waits for this before it sends the body (only bodies we read get it).
-        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        request.writer.output_size = 0  # the answer proper has not started
     # aiohttp undoes a Content-Encoding as it reads, in bounded steps; the declared length
     # is then the compressed one, so the cap is counted on the decoded chunks instead.
     # Every line counts: aiohttp decodes by the last, `headers.get` reads the first.
@@ -117,6 +112,15 @@ async def _read_limited(request: web.BaseRequest, limit: int) -> bytes:
         is_identity(value) for value in headers.getall("Content-Encoding")
     )
     length = None if encoded else request.content_length
+    if request.version == HttpVersion11 and headers.get("Expect", "").lower() == "100-continue":
+        if length is not None and length > limit:
+            # Refused by its declared length before the client sends it: nothing of it
+            # will come to drain, so the answer is written and the connection closed.
+            request.content.feed_eof()
+            raise AnnouncedBodyTooLarge(f"body: {over_limit(length, limit)}")
+        # The client waits for this before it sends the body (only bodies we read get it).
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the answer proper has not started
     content = request.content
     if length is not None and length <= limit and content.is_eof():
         # The whole body came with the head (a small JSON body nearly always does): take
@@ -430,7 +434,10 @@ def _respond(ex: Exchange, outcome: Outcome) -> Reply:
         pass  # the gateway's own answer: logged with both sides where it was found
     elif isinstance(error, UpstreamError | UpstreamTimeout) or error.status >= 500:
         _warn("upstream failure", ex, status=error.status, error=error.message)
-    return error_response(error, ex.rid)
+    reply = error_response(error, ex.rid)
+    if isinstance(outcome, AnnouncedBodyTooLarge):
+        reply.force_close()
+    return reply
 
 
 def _warn(message: str, ex: Exchange, **fields: Any) -> None:

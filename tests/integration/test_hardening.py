@@ -64,6 +64,33 @@ async def test_gzip_request_body_is_capped_on_its_decoded_size(
     assert small.status == 201, small.body
 
 
+async def test_expect_100_continue_over_the_limit_gets_the_refusal_not_continue(
+    make_gateway: GatewayFactory, store: RunStore
+) -> None:
+    # A client that asks first (curl does, past 1 KiB) must not be told to send a body the
+    # gateway will refuse by its declared length: the refusal comes instead of 100 Continue,
+    # and the connection closes, since the body it announced never comes.
+    gateway = await make_gateway(limits={"max_body_bytes": 4096})
+    before = len(store.seen)
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.service.port)
+    try:
+        writer.write(
+            b"POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nX-Api-Key: k\r\n"
+            b"Content-Type: application/json\r\nExpect: 100-continue\r\n"
+            b"Content-Length: 1000000000\r\n\r\n"
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+        assert head.startswith(b"HTTP/1.1 400 "), head
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        body = orjson.loads(await reader.readexactly(length))
+        assert "1000000000 bytes is over the limit of 4096" in body["error"]
+        # Closed at once: nothing is left to drain (aiohttp would linger 2 s for a body).
+        assert await asyncio.wait_for(reader.read(), 1) == b""
+    finally:
+        writer.close()
+    assert len(store.seen) == before
+
+
 async def test_a_gzip_body_behind_an_identity_header_is_still_capped_decoded(
     make_gateway: GatewayFactory, store: RunStore
 ) -> None:
