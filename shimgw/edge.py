@@ -40,6 +40,7 @@ from aiohttp.web_protocol import _PAYLOAD_ACCESS_ERROR, ERROR, RequestHandler, _
 from aiohttp.web_request import BaseRequest
 
 from shimgw import observe
+from shimgw.errors import SHUTDOWN_CUT
 from shimgw.runtime import Runtime
 
 log = logging.getLogger("shimgw")
@@ -55,6 +56,7 @@ _PARSER_FAULTS = {
     "ContentLengthError": "malformed content length",
 }
 _LOG_EVERY_S = 1.0  # repeated connection-level events: at most one log line a second each
+_CUT_ANSWER_S = 1.0  # for a request cut at the end of shutdown.grace_s to write its 503
 
 
 def _error_bytes(status: int, reason: str, message: str, extra: dict[str, str]) -> bytes:
@@ -284,6 +286,28 @@ class EdgeProtocol(RequestHandler):
         )
         resp.force_close()
         return resp
+
+    async def shutdown(self, timeout: float | None = 15.0) -> None:  # noqa: ASYNC109 - aiohttp's
+        """aiohttp's, with `timeout` (shutdown.grace_s) bounding the wait for a request.
+
+        aiohttp waits `timeout` for the request in progress, then fails only its body
+        stream and waits `timeout` again for a handler that, awaiting the orchestrator,
+        does not notice: a stop took twice the grace, and the request was lost to the
+        kill that followed. Here the handler itself is cancelled when the grace ends
+        (`SHUTDOWN_CUT`): the gateway answers it 503 with Retry-After, as the operation
+        maps a busy orchestrator, and aiohttp's own shutdown then finds it done."""
+        task = self._task_handler
+        if self._request_in_progress and task is not None and not task.done():
+            self._force_close = True  # no next request on this connection
+            waiter = self._handler_waiter = self._loop.create_future()
+            try:
+                await asyncio.wait((waiter,), timeout=timeout)
+            finally:
+                self._handler_waiter = None
+            if self._request_in_progress and not task.done():
+                task.cancel(SHUTDOWN_CUT)
+                await asyncio.wait((task,), timeout=_CUT_ANSWER_S)
+        await super().shutdown(_CUT_ANSWER_S)
 
     def log_exception(self, *args: Any, **kw: Any) -> None:
         # aiohttp's own reports quote what the client sent; ours name the kind only.

@@ -103,6 +103,22 @@ class UpstreamBusy(GatewayError):
     status = 503
 
 
+class ShuttingDown(UpstreamBusy):
+    """A request still running when `shutdown.grace_s` ran out: the edge cancels it with
+    `SHUTDOWN_CUT` and it is answered as a busy orchestrator is (503, Retry-After) rather
+    than left to the process's end. Not the upstream's fault: not counted against it."""
+
+    def __init__(self) -> None:
+        super().__init__("the gateway is shutting down", headers={"Retry-After": "1"})
+
+
+SHUTDOWN_CUT = "shimgw: shutdown.grace_s ran out"  # the message of that cancellation
+
+
+def is_shutdown_cut(exc: BaseException) -> bool:
+    return exc.args[:1] == (SHUTDOWN_CUT,)
+
+
 class RateLimited(GatewayError):
     """The client passed `limits.per_client_rps`; carries Retry-After."""
 

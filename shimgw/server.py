@@ -54,11 +54,13 @@ from shimgw.errors import (
     InternalError,
     PayloadTooLarge,
     RateLimited,
+    ShuttingDown,
     TranslatedError,
     UpstreamBusy,
     UpstreamContractViolation,
     UpstreamError,
     UpstreamTimeout,
+    is_shutdown_cut,
 )
 from shimgw.httpio import over_limit, read_capped
 from shimgw.legacy_arm import Phase1Upstream, legacy_answer, pass_through
@@ -291,9 +293,11 @@ class Gateway:
             outcome = await self._serve(snapshot, request, span, ex)
         except GatewayError as error:
             outcome = error
-        except asyncio.CancelledError:
-            self._account(snapshot, ex, 0)  # the server is stopping: counted, not answered
-            raise
+        except asyncio.CancelledError as exc:
+            if not is_shutdown_cut(exc):
+                self._account(snapshot, ex, 0)  # the server is stopping: counted, not answered
+                raise
+            outcome = _cut()  # past shutdown.grace_s outside a call: a plain 503
         except Exception as exc:
             outcome = Crash(exc)
         response = self._finish(snapshot, ex, outcome)
@@ -336,7 +340,7 @@ class Gateway:
             try:
                 return await _pass_through(snapshot, upstream, request, body, call_extra, ex)
             except UpstreamBusy as busy:  # as for an orchestrator: the operation's own 503
-                ex.upstream_errors.append("busy")
+                _note_busy(ex, busy)
                 return to_phase1(op.plan, snapshot.errors, parsed, busy_answer(busy))
         with tracing.step(ex.tracer, "translate to v2"):
             call = to_v2(op.plan, parsed, extra)
@@ -348,7 +352,7 @@ class Gateway:
             answer = await _send(upstream, call, ex, op.plan.path_template, arm_url(snapshot, arm))
         except UpstreamBusy as busy:
             # As if the orchestrator had said 503: each operation's own table decides.
-            ex.upstream_errors.append("busy")
+            _note_busy(ex, busy)
             return to_phase1(op.plan, snapshot.errors, parsed, busy_answer(busy))
         return _translate(snapshot, op, parsed, answer, ex)
 
@@ -430,14 +434,28 @@ def _respond(ex: Exchange, outcome: Outcome) -> Reply:
     if ex.promised is not None and error.status not in ex.promised:
         # A Phase 1 client is never sent a status its operation does not list.
         error = InternalError(error.message)
-    if isinstance(error, AnswerContractViolation):
-        pass  # the gateway's own answer: logged with both sides where it was found
+    if isinstance(error, AnswerContractViolation | ShuttingDown):
+        pass  # our own answer: logged with both sides where found; our own stop: expected
     elif isinstance(error, UpstreamError | UpstreamTimeout) or error.status >= 500:
         _warn("upstream failure", ex, status=error.status, error=error.message)
     reply = error_response(error, ex.rid)
     if isinstance(outcome, AnnouncedBodyTooLarge):
         reply.force_close()
     return reply
+
+
+def _note_busy(ex: Exchange, busy: UpstreamBusy) -> None:
+    if not isinstance(busy, ShuttingDown):  # the gateway's own stop is not the upstream's
+        ex.upstream_errors.append("busy")
+
+
+def _cut() -> ShuttingDown:
+    """The request the edge cancelled when `shutdown.grace_s` ran out (edge.py): the
+    cancellation is taken back, so its answer can still be written."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+    return ShuttingDown()
 
 
 def _warn(message: str, ex: Exchange, **fields: Any) -> None:
@@ -471,6 +489,10 @@ async def _send_timed(
     started = time.perf_counter()
     try:
         answer = await upstream.send(call, headers)
+    except asyncio.CancelledError as exc:
+        if is_shutdown_cut(exc):
+            raise _cut() from None
+        raise
     except (UpstreamTimeout, UpstreamError) as failure:
         ex.upstream_seconds, ex.upstream_failed = time.perf_counter() - started, True
         kind = "timeout" if isinstance(failure, UpstreamTimeout) else "unreachable"
@@ -494,6 +516,10 @@ async def _pass_through(
     started = time.perf_counter()
     try:
         answer = await upstream.forward(call)
+    except asyncio.CancelledError as exc:
+        if is_shutdown_cut(exc):
+            raise _cut() from None
+        raise
     except (UpstreamTimeout, UpstreamError) as failure:
         ex.upstream_seconds, ex.upstream_failed = time.perf_counter() - started, True
         ex.upstream_errors.append(

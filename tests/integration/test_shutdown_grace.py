@@ -1,0 +1,49 @@
+"""`shutdown.grace_s` bounds the wait for in-flight requests, and what it cuts is answered.
+
+aiohttp waits the grace for a request, then fails only its body stream and waits the
+grace again for a handler that is awaiting the orchestrator and does not notice: a stop
+took twice `grace_s`, and the request was left to its own deadline or to SIGKILL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from gwsupport import GatewayFactory
+
+from shimgw.reference import Fault, RunStore
+
+
+async def test_requests_past_grace_s_are_answered_503_and_the_stop_takes_grace_s(
+    make_gateway: GatewayFactory, store: RunStore
+) -> None:
+    gateway = await make_gateway(shutdown={"grace_s": 1}, timeouts={"connect": 1, "total": 20})
+    store.inject(Fault(operation="getRun", delay=5))
+    store.inject(Fault(operation="getHealth", delay=5))
+    job = asyncio.create_task(gateway.call("GET", "/api/v1/jobs/1"))
+    status = asyncio.create_task(gateway.call("GET", "/api/v1/status", key=None))
+    await asyncio.sleep(0.3)
+    started = time.monotonic()
+    await gateway.service.stop()
+    took = time.monotonic() - started
+    answer, health = await asyncio.wait_for(asyncio.gather(job, status), 5)
+    assert 1.0 <= took < 1.8, took  # the grace, not twice it
+    # Each operation's own 503: the error body with Retry-After, getStatus its own shape.
+    assert answer.status == 503 and answer.header("Retry-After") == "1", answer.body
+    assert answer.json["code"] == 503 and "shutting down" in answer.json["error"]
+    assert answer.header("Connection") == "close"
+    assert (health.status, health.json) == (503, {"status": "degraded"})
+
+
+async def test_requests_done_within_grace_s_are_answered_as_usual(
+    make_gateway: GatewayFactory, store: RunStore
+) -> None:
+    gateway = await make_gateway(shutdown={"grace_s": 3}, timeouts={"connect": 1, "total": 20})
+    store.inject(Fault(operation="getRun", delay=0.8))
+    job = asyncio.create_task(gateway.call("GET", "/api/v1/jobs/1"))
+    await asyncio.sleep(0.3)
+    started = time.monotonic()
+    await gateway.service.stop()
+    assert time.monotonic() - started < 2.5  # ended when the request did
+    assert (await job).status == 200
