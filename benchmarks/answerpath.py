@@ -120,13 +120,13 @@ def steps(snapshot: Snapshot, scenario: Scenario) -> dict[str, Callable[[], Any]
     status, headers, body = scenario.status, dict(scenario.answer_headers), scenario.answer
     ctype = headers["content-type"].split(";", 1)[0]
     data = answer_check.check(status, headers, ctype, body)
-    checked = V2Response(status, headers, ctype, body, data)
+    checked = V2Response(status=status, headers=headers, content_type=ctype, body=body, data=data)
     result, encoded_from = translate_answer(plan, errors, parsed, checked)
     check_sent(reply_check, result, RID, encoded_from)
 
     def total() -> None:
         got = answer_check.check(status, headers, ctype, body)
-        answer = V2Response(status, headers, ctype, body, got)
+        answer = V2Response(status=status, headers=headers, content_type=ctype, body=body, data=got)
         sent, value = translate_answer(plan, errors, parsed, answer)
         check_sent(reply_check, sent, RID, value)
 

@@ -39,9 +39,13 @@ def parts(n: int) -> dict[str, float]:
     if not isinstance(op, ProxyOperation) or op.reply_check is None:
         raise SystemExit("getJob is not a translated operation in the bundled files")
     body = run_bytes(42)
-    parsed = ParsedRequest("getJob", {"job_id": 42}, {}, {"x-api-key": "k"})
+    parsed = ParsedRequest(
+        operation="getJob", path={"job_id": 42}, query={}, headers={"x-api-key": "k"}
+    )
     data = op.answer_check.check(200, {}, "application/json", body)
-    answer = V2Response(200, {}, "application/json", body, data)
+    answer = V2Response(
+        status=200, headers={}, content_type="application/json", body=body, data=data
+    )
     result, encoded_from = translate_answer(op.plan, snapshot.errors, parsed, answer)
     reply_check = op.reply_check
     return {

@@ -147,7 +147,9 @@ class _Operation:
             decoded = self.answer_check.check(status, headers, media, raw)
         except UpstreamContractViolation as exc:
             raise AssertionError(f"the gateway refuses a phase2-valid answer: {exc}") from exc
-        response = V2Response(status, headers, media, raw, decoded)
+        response = V2Response(
+            status=status, headers=headers, content_type=media, body=raw, data=decoded
+        )
         try:
             result = to_phase1(self.plan, self.errors, parsed, response)
         except GatewayError as error:

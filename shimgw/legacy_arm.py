@@ -152,7 +152,12 @@ class Phase1Upstream:
                         f"{over_limit(n, self.limits.max_body_bytes)}"
                     ),
                 )
-                return V2Response(resp.status, resp.headers, resp.content_type.lower(), body)
+                return V2Response(
+                    status=resp.status,
+                    headers=resp.headers,
+                    content_type=resp.content_type.lower(),
+                    body=body,
+                )
         except TimeoutError as exc:
             raise UpstreamTimeout(f"legacy backend ({self.name}) did not answer in time") from exc
         except (aiohttp.ClientError, OSError) as exc:
@@ -190,5 +195,8 @@ def legacy_answer(
             violation = UpstreamContractViolation(f"legacy backend: {exc.message}")
     content_type = answer.headers.get("content-type")
     return Phase1Response(
-        answer.status, answer.body, content_type, tuple(answer_headers(answer.headers))
+        status=answer.status,
+        body=answer.body,
+        content_type=content_type,
+        headers=tuple(answer_headers(answer.headers)),
     ), violation

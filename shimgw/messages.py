@@ -43,6 +43,8 @@ def _quick_init(cls: type[_T]) -> type[_T]:
     for field in dataclasses.fields(cls):  # type: ignore[arg-type]
         if field.default_factory is not dataclasses.MISSING or not field.init:
             raise TypeError(f"{cls.__name__}.{field.name}: not a plain field")
+        if field.kw_only and "*" not in params:
+            params.append("*")
         namespace[f"set_{field.name}"] = cls.__dict__[field.name].__set__
         if field.default is dataclasses.MISSING:
             params.append(field.name)
@@ -63,7 +65,7 @@ def _quick_init(cls: type[_T]) -> type[_T]:
 
 
 @_quick_init
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ParsedRequest:
     """A Phase 1 request that passed phase1.yaml, with typed values and defaults applied."""
 
@@ -75,7 +77,7 @@ class ParsedRequest:
 
 
 @_quick_init
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class V2Request:
     """A /v2 call as the translation built it; values stay typed until the wire."""
 
@@ -97,7 +99,7 @@ class V2Request:
         return pairs
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class V2Response:
     """What the orchestrator answered; `data` is the decoded JSON body (ABSENT when none)."""
 
@@ -108,7 +110,7 @@ class V2Response:
     data: Any = ABSENT
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Phase1Response:
     status: int
     body: bytes

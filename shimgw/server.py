@@ -568,7 +568,13 @@ def _translate(
             if mode == "enforce":
                 raise
             data = _lenient_decode(answer)
-    checked = V2Response(answer.status, answer.headers, answer.content_type, answer.body, data)
+    checked = V2Response(
+        status=answer.status,
+        headers=answer.headers,
+        content_type=answer.content_type,
+        body=answer.body,
+        data=data,
+    )
     try:
         with tracing.step(ex.tracer, "translate to phase1"):
             result, encoded_from = translate_answer(op.plan, snapshot.errors, parsed, checked)
@@ -637,7 +643,13 @@ def busy_answer(busy: UpstreamBusy) -> V2Response:
     data = {"type": "about:blank", "title": "Service Unavailable", "status": 503}
     data["detail"] = busy.message
     headers = {k.lower(): v for k, v in busy.headers.items()}
-    return V2Response(503, headers, "application/problem+json", orjson.dumps(data), data)
+    return V2Response(
+        status=503,
+        headers=headers,
+        content_type="application/problem+json",
+        body=orjson.dumps(data),
+        data=data,
+    )
 
 
 def _phase1_response(result: Phase1Response, rid: str) -> Reply:

@@ -35,7 +35,9 @@ class ListenError(ConfigError):
 
 
 WATCH_INTERVAL_S = 1.0
-HEALTH_PROBE = V2Request("getHealth", "GET", "/v2/health", {}, {}, {})
+HEALTH_PROBE = V2Request(
+    operation="getHealth", method="GET", path="/v2/health", path_params={}, query={}, headers={}
+)
 
 
 def _fingerprint(paths: list[Path]) -> tuple[object, ...]:

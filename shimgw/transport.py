@@ -195,7 +195,14 @@ class _Connection(asyncio.Protocol):
         if not self._keep_alive:
             self.close()
         # The body stays as sent; a compressed one is decoded by the caller, step by step.
-        waiter.set_result(V2Response(self._status, headers, ctype, b"".join(self._chunks)))
+        waiter.set_result(
+            V2Response(
+                status=self._status,
+                headers=headers,
+                content_type=ctype,
+                body=b"".join(self._chunks),
+            )
+        )
 
     def _fail(self, exc: Exception) -> None:
         waiter = self._waiter
@@ -229,7 +236,9 @@ async def decoded(answer: V2Response, limit: int) -> V2Response:
         body = await decode_stepwise(answer.body, encoding, limit)
     except (DecodedTooLarge, DecodeError) as exc:
         raise UpstreamUnavailable(f"answer: {exc}") from exc
-    return V2Response(answer.status, answer.headers, answer.content_type, body)
+    return V2Response(
+        status=answer.status, headers=answer.headers, content_type=answer.content_type, body=body
+    )
 
 
 def _query_string(query: list[tuple[str, str]]) -> str:

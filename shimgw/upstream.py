@@ -101,7 +101,12 @@ class HttpUpstream:
                         f"orchestrator ({self.name}) answered {resp.status}: not a usable answer"
                     )
                 body = await self._read(resp)
-                return V2Response(resp.status, resp.headers, resp.content_type.lower(), body)
+                return V2Response(
+                    status=resp.status,
+                    headers=resp.headers,
+                    content_type=resp.content_type.lower(),
+                    body=body,
+                )
         except TimeoutError as exc:
             # aiohttp's connect and read timeouts both derive from TimeoutError.
             raise UpstreamTimeout(f"orchestrator ({self.name}) did not answer in time") from exc

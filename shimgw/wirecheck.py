@@ -56,7 +56,9 @@ def error_answer(
     operation does not promise becomes 502, as the edge does), for `check_sent`."""
     code = status if status in promised else 502
     body = jsoncodec.dumps({"error": message, "code": code, "request_id": rid})
-    return Phase1Response(code, body, "application/json", tuple(headers.items()))
+    return Phase1Response(
+        status=code, body=body, content_type="application/json", headers=tuple(headers.items())
+    )
 
 
 def excerpt(body: bytes) -> str:

@@ -9,7 +9,7 @@ SLOT = ENTRY_OVERHEAD + 100  # what one entry of 100 counted bytes costs
 
 
 def answer(n: int) -> Phase1Response:
-    return Phase1Response(200, b"x" * n, "application/json")
+    return Phase1Response(status=200, body=b"x" * n, content_type="application/json")
 
 
 def test_hits_misses_and_lru_by_bytes() -> None:

@@ -20,10 +20,19 @@ def test_memo_real_memory_stays_within_its_budget() -> None:
         for n in range(6000):  # many distinct answers: the memo fills and churns
             size = rng.choice([200, 1500, 12000, 60000])
             body = rng.randbytes(size)
-            answer = V2Response(200, {"etag": f'"{n}"'}, "application/json", body)
-            request = ParsedRequest("listJobs", {}, {"page": n, "per_page": 20}, {})
+            answer = V2Response(
+                status=200, headers={"etag": f'"{n}"'}, content_type="application/json", body=body
+            )
+            request = ParsedRequest(
+                operation="listJobs", path={}, query={"page": n, "per_page": 20}, headers={}
+            )
             key = AnswerKey.of(answer, ("etag",), request)
-            result = Phase1Response(200, rng.randbytes(size // 2), "application/json", ())
+            result = Phase1Response(
+                status=200,
+                body=rng.randbytes(size // 2),
+                content_type="application/json",
+                headers=(),
+            )
             memo.put(key, result, key.cost(result))
             del body, answer, key, result
         held, _ = tracemalloc.get_traced_memory()

@@ -13,7 +13,14 @@ from shimgw.messages import V2Request
 from shimgw.transport import FastUpstream
 from shimgw.upstream import Limits
 
-GET = V2Request("getRun", "GET", "/v2/runs/run-1", {"runId": "run-1"}, {}, {})
+GET = V2Request(
+    operation="getRun",
+    method="GET",
+    path="/v2/runs/run-1",
+    path_params={"runId": "run-1"},
+    query={},
+    headers={},
+)
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 
 Answer = Callable[[bytes, int], bytes | None]  # (request head, index on connection) → reply
@@ -99,12 +106,12 @@ async def test_query_and_body_encoding(serve) -> None:  # type: ignore[no-untype
     server = await serve(lambda head, i: OK)
     up = upstream(server.port)
     call = V2Request(
-        "listRuns",
-        "GET",
-        "/v2/runs",
-        {},
-        {"state": ["PENDING", "SCHEDULED"], "label": ["owner=a b+c/ü"], "pageSize": 20},
-        {},
+        operation="listRuns",
+        method="GET",
+        path="/v2/runs",
+        path_params={},
+        query={"state": ["PENDING", "SCHEDULED"], "label": ["owner=a b+c/ü"], "pageSize": 20},
+        headers={},
     )
     await up.send(call, {})
     assert server.requests[0].split(b"\r\n")[0] == (
@@ -112,14 +119,14 @@ async def test_query_and_body_encoding(serve) -> None:  # type: ignore[no-untype
         b"&pageSize=20 HTTP/1.1"
     )
     post = V2Request(
-        "createRun",
-        "POST",
-        "/v2/runs",
-        {},
-        {},
-        {"Content-Type": "application/json"},
-        {"a": 1},
-        "application/json",
+        operation="createRun",
+        method="POST",
+        path="/v2/runs",
+        path_params={},
+        query={},
+        headers={"Content-Type": "application/json"},
+        body={"a": 1},
+        content_type="application/json",
     )
     await up.send(post, post.headers)
     assert server.requests[1].endswith(b'Content-Length: 7\r\n\r\n{"a":1}')
@@ -155,7 +162,14 @@ async def test_idle_connection_closed_by_server_is_retried_for_get(serve) -> Non
     assert (await up.send(GET, {})).status == 200
     assert (await up.send(GET, {})).status == 200
     assert server.connections == 2
-    post = V2Request("cancelRun", "POST", "/v2/runs/run-1:cancel", {}, {}, {})
+    post = V2Request(
+        operation="cancelRun",
+        method="POST",
+        path="/v2/runs/run-1:cancel",
+        path_params={},
+        query={},
+        headers={},
+    )
     with pytest.raises(UpstreamUnavailable, match="closed the connection"):
         await up.send(post, {})
     await up.close()

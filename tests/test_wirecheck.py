@@ -61,7 +61,7 @@ def get_job(snapshot: Snapshot, run: dict[str, Any]) -> tuple[Any, Exchange]:
     op = snapshot.operations["getJob"]
     assert isinstance(op, ProxyOperation)
     body = orjson.dumps(run)
-    answer = V2Response(200, {}, "application/json", body)
+    answer = V2Response(status=200, headers={}, content_type="application/json", body=body)
     ex = Exchange(
         rid="rid-1",
         method="GET",
@@ -70,7 +70,7 @@ def get_job(snapshot: Snapshot, run: dict[str, Any]) -> tuple[Any, Exchange]:
         operation="getJob",
         upstream="stable",
     )
-    parsed = ParsedRequest("getJob", {"job_id": 1}, {}, {})
+    parsed = ParsedRequest(operation="getJob", path={"job_id": 1}, query={}, headers={})
     try:
         return _translate(snapshot, op, parsed, answer, ex), ex
     except AnswerContractViolation as violation:
@@ -135,7 +135,12 @@ def test_error_answers_from_the_status_table_are_checked_too(tmp_path: Path) -> 
     op = snapshot.operations["getJob"]
     assert isinstance(op, ProxyOperation)
     problem = b'{"type":"about:blank","title":"Too Many Requests","status":429}'
-    answer = V2Response(429, {"retry-after": "3"}, "application/problem+json", problem)
+    answer = V2Response(
+        status=429,
+        headers={"retry-after": "3"},
+        content_type="application/problem+json",
+        body=problem,
+    )
     ex = Exchange(
         rid="rid-2",
         method="GET",
@@ -144,6 +149,6 @@ def test_error_answers_from_the_status_table_are_checked_too(tmp_path: Path) -> 
         operation="getJob",
         upstream="stable",
     )
-    parsed = ParsedRequest("getJob", {"job_id": 1}, {}, {})
+    parsed = ParsedRequest(operation="getJob", path={"job_id": 1}, query={}, headers={})
     with pytest.raises(AnswerContractViolation, match="Retry-After"):
         _translate(snapshot, op, parsed, answer, ex)

@@ -125,7 +125,8 @@ def phase1_parser(check: Phase1RequestCheck) -> ParseFn | None:
             src.lines += _phase1_param(src, param, section, raw)
     body = f"{src.const(check._body)}(content_type, body)" if check.body else "ABSENT"
     src.lines += [
-        f"        return ParsedRequest({check.operation!r}, P, Q, headers, {body})",
+        f"        return ParsedRequest(operation={check.operation!r}, path=P, query=Q, "
+        f"headers=headers, body={body})",
         "    except Invalid as exc:",
         "        raise BadRequest(str(exc)) from exc",
     ]

@@ -206,11 +206,11 @@ class Phase1RequestCheck(_RequestChecks):
             if len(query) != len(query.keys()):
                 self._refuse_repeats(query)
             return ParsedRequest(
-                self.operation,
-                self._params(self.path, path),
-                self._params(self.query, query),
-                headers,
-                self._body(content_type, body),
+                operation=self.operation,
+                path=self._params(self.path, path),
+                query=self._params(self.query, query),
+                headers=headers,
+                body=self._body(content_type, body),
             )
         except Invalid as exc:
             raise BadRequest(str(exc)) from exc

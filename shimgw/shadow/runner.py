@@ -317,7 +317,13 @@ class ShadowRunner:
                 op.plan,
                 snapshot.errors,
                 seed.parsed,
-                V2Response(answer.status, answer.headers, answer.content_type, answer.body, data),
+                V2Response(
+                    status=answer.status,
+                    headers=answer.headers,
+                    content_type=answer.content_type,
+                    body=answer.body,
+                    data=data,
+                ),
             )
         except (UpstreamTimeout, UpstreamUnavailable, UpstreamBusy):
             raise

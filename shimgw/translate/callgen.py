@@ -94,14 +94,14 @@ def closure_call(
     if body is not ABSENT and plan.content_type:
         headers["Content-Type"] = plan.content_type
     return V2Request(
-        plan.target,
-        plan.method,
-        plan.render_path(path_params),
-        path_params,
-        query,
-        headers,
-        body,
-        plan.content_type if body is not ABSENT else None,
+        operation=plan.target,
+        method=plan.method,
+        path=plan.render_path(path_params),
+        path_params=path_params,
+        query=query,
+        headers=headers,
+        body=body,
+        content_type=plan.content_type if body is not ABSENT else None,
     )
 
 
@@ -187,9 +187,10 @@ class _Writer(ValueWriter):
             else "None"
         )
         body.append(
-            f"    return V2Request({self.const(plan.target)}, {self.const(plan.method)}, "
-            f"{self.path(plan, dict(path_vars))}, {params}, query, headers, "
-            f"{'body' if rules.body is not None else 'ABSENT'}, {content})"
+            f"    return V2Request(operation={self.const(plan.target)}, "
+            f"method={self.const(plan.method)}, path={self.path(plan, dict(path_vars))}, "
+            f"path_params={params}, query=query, headers=headers, "
+            f"body={'body' if rules.body is not None else 'ABSENT'}, content_type={content})"
         )
         head = ["def build(request, extra_headers=None):"]
         head += [f"    {local} = {_ROOT_READS[local]}" for local in sorted(self.roots)]

@@ -94,7 +94,9 @@ def translate_answer(
     try:
         headers = _evaluate_headers(rule.headers, ctx)
         if rule.body is None:
-            return Phase1Response(rule.status, b"", None, headers), ABSENT
+            return Phase1Response(
+                status=rule.status, body=b"", content_type=None, headers=headers
+            ), ABSENT
         data = rule.body(ctx, None)
     except TransformFailed as exc:
         raise TranslatedError(
@@ -102,9 +104,13 @@ def translate_answer(
         ) from exc
     if rule.media_type == "text/plain":
         body = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else b""
-        return Phase1Response(rule.status, body, "text/plain; charset=utf-8", headers), ABSENT
+        return Phase1Response(
+            status=rule.status, body=body, content_type="text/plain; charset=utf-8", headers=headers
+        ), ABSENT
     encoded = jsoncodec.dumps(data)
-    result = Phase1Response(rule.status, encoded, "application/json", headers)
+    result = Phase1Response(
+        status=rule.status, body=encoded, content_type="application/json", headers=headers
+    )
     return result, data if rule.exact else ABSENT
 
 

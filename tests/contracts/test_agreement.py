@@ -202,7 +202,16 @@ def test_phase2_requests_agree(
 ) -> None:
     spec = docs[1].operations[op]
     ctype = next(iter(spec.body), None) if body is not ABSENT else None
-    call = V2Request(op, spec.method, spec.path, path, query, headers, body, ctype)
+    call = V2Request(
+        operation=op,
+        method=spec.method,
+        path=spec.path,
+        path_params=path,
+        query=query,
+        headers=headers,
+        body=body,
+        content_type=ctype,
+    )
     url = spec.path
     for name, value in path.items():
         url = url.replace("{" + name + "}", str(value))

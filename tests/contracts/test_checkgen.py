@@ -96,16 +96,16 @@ def calls(spec: Any) -> list[V2Request]:
     body = {"displayName": "n", "plugin": {"id": "e"}, "labels": {"owner": "o"}, "priority": 50}
     ctype = next(iter(spec.body), None)
     good = V2Request(
-        spec.operation_id,
-        spec.method,
-        spec.path,
-        {"runId": "run-1"},
-        {  # only the names the operation knows: the odd values below must reach every check
+        operation=spec.operation_id,
+        method=spec.method,
+        path=spec.path,
+        path_params={"runId": "run-1"},
+        query={  # only the names the operation knows: the odd values below must reach every check
             name: value for name, value in QUERY.items() if spec.param("query", name) is not None
         },
-        {"X-Correlation-ID": "c", "Idempotency-Key": "k", "If-Match": '"1"'},
-        body if ctype else ABSENT,
-        ctype,
+        headers={"X-Correlation-ID": "c", "Idempotency-Key": "k", "If-Match": '"1"'},
+        body=body if ctype else ABSENT,
+        content_type=ctype,
     )
     out = [
         good,

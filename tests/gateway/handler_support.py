@@ -179,7 +179,10 @@ def harness(**sections: Any) -> Harness:
 def v2_json(status: int, doc: Any, **headers: str) -> V2Response:
     content_type = "application/json" if status < 400 else "application/problem+json"
     return V2Response(
-        status, {k.lower(): v for k, v in headers.items()}, content_type, orjson.dumps(doc)
+        status=status,
+        headers={k.lower(): v for k, v in headers.items()},
+        content_type=content_type,
+        body=orjson.dumps(doc),
     )
 
 

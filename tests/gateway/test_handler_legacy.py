@@ -32,7 +32,7 @@ async def phase1_job(make_harness: Make) -> bytes:
 def legacy(status: int, body: bytes) -> V2Response:
     # As aiohttp's client gives them: case-insensitive.
     headers = CIMultiDict({"Content-Type": "application/json", "X-Request-ID": "rid-9"})
-    return V2Response(status, headers, "application/json", body)
+    return V2Response(status=status, headers=headers, content_type="application/json", body=body)
 
 
 @pytest.mark.parametrize(

@@ -111,7 +111,9 @@ async def test_a_legacy_answer_passed_through_carries_them(
     headers = CIMultiDict(
         {"Content-Type": "application/json", "X-Request-ID": "rid-9", "Deprecation": "@1"}
     )
-    h.legacy.reply = V2Response(200, headers, "application/json", job)
+    h.legacy.reply = V2Response(
+        status=200, headers=headers, content_type="application/json", body=job
+    )
     response = await h.call("GET", "/api/v1/jobs/1", headers={"X-Request-ID": "rid-9"})
     assert response.status == 200, response.body
     assert lifecycle_of(response) == (DEPRECATION, SUNSET, LINK)

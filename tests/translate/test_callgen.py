@@ -69,24 +69,46 @@ def requests(op: str) -> list[ParsedRequest]:
     }
     query = {"status": "QUEUED", "owner": "a=b", "page": 3, "per_page": 7, "tail": 10}
     out = [
-        ParsedRequest(op, {"job_id": 12}, query, {"x-api-key": "K"}, good_body),
-        ParsedRequest(op, {}, {}, {}, ABSENT),
-        ParsedRequest(op, MappingProxyType({"job_id": 5}), MappingProxyType(query), {}, {}),
-        ParsedRequest(op, {"job_id": 1}, {"page": 1, "per_page": 20}, {"x-api-key": ""}, None),
-        ParsedRequest(op, {"job_id": 1}, {}, {}, {"priority": "urgent"}),
-        ParsedRequest(op, {"job_id": 1}, {}, {}, MappingProxyType(good_body)),
+        ParsedRequest(
+            operation=op,
+            path={"job_id": 12},
+            query=query,
+            headers={"x-api-key": "K"},
+            body=good_body,
+        ),
+        ParsedRequest(operation=op, path={}, query={}, headers={}, body=ABSENT),
+        ParsedRequest(
+            operation=op,
+            path=MappingProxyType({"job_id": 5}),
+            query=MappingProxyType(query),
+            headers={},
+            body={},
+        ),
+        ParsedRequest(
+            operation=op,
+            path={"job_id": 1},
+            query={"page": 1, "per_page": 20},
+            headers={"x-api-key": ""},
+            body=None,
+        ),
+        ParsedRequest(
+            operation=op, path={"job_id": 1}, query={}, headers={}, body={"priority": "urgent"}
+        ),
+        ParsedRequest(
+            operation=op, path={"job_id": 1}, query={}, headers={}, body=MappingProxyType(good_body)
+        ),
     ]
     for odd in ODD:
         out.append(
             ParsedRequest(
-                op,
-                {"job_id": odd},
-                dict.fromkeys(query, odd),
-                {"x-api-key": odd},
-                dict.fromkeys(good_body, odd),
+                operation=op,
+                path={"job_id": odd},
+                query=dict.fromkeys(query, odd),
+                headers={"x-api-key": odd},
+                body=dict.fromkeys(good_body, odd),
             )
         )
-        out.append(ParsedRequest(op, {"job_id": 2}, {}, {}, odd))
+        out.append(ParsedRequest(operation=op, path={"job_id": 2}, query={}, headers={}, body=odd))
     return out
 
 
@@ -127,13 +149,15 @@ def test_no_extra_headers_and_quoted_path(plans: Mapping[str, OperationPlan]) ->
     plan = plans["getJob"]
     assert isinstance(plan, ProxyPlan)
     for job_id in ("a/b c", "é", "ok-1._~", 3, True, ""):
-        request = ParsedRequest("getJob", {"job_id": job_id}, {}, {"x-api-key": "K"})
+        request = ParsedRequest(
+            operation="getJob", path={"job_id": job_id}, query={}, headers={"x-api-key": "K"}
+        )
         call = to_v2(plan, request)
         assert call == closure_call(plan, request)
         assert call.headers == {"Authorization": "Bearer K"}
-    assert to_v2(plan, ParsedRequest("getJob", {"job_id": "a/b"}, {}, {})).path == (
-        "/v2/runs/run-a%2Fb"
-    )
+    assert to_v2(
+        plan, ParsedRequest(operation="getJob", path={"job_id": "a/b"}, query={}, headers={})
+    ).path == ("/v2/runs/run-a%2Fb")
 
 
 # --- constructs the bundled rules do not use ------------------------------------------------
@@ -213,11 +237,11 @@ def test_synthetic_rules_equal_the_closure_walk(
     for a in VALUES:
         for n in VALUES:
             request = ParsedRequest(
-                "x",
-                {"job_id": 9},
-                {} if a is ABSENT else {"a": a},
-                {"x-api-key": "K"},
-                {"n": n, "x": a, "list": [1, 2] if n == 0 else n, "a": n},
+                operation="x",
+                path={"job_id": 9},
+                query={} if a is ABSENT else {"a": a},
+                headers={"x-api-key": "K"},
+                body={"n": n, "x": a, "list": [1, 2] if n == 0 else n, "a": n},
             )
             expected = outcome(closure_call, plan, request)
             assert outcome(generated, plan, request) == expected, (a, n)

@@ -42,9 +42,14 @@ def _answer(
     plans: Mapping[str, OperationPlan], translations: Translations, op: str, data: Any
 ) -> Any:
     status = 202 if op == "createJob" else 200
-    req = ParsedRequest(op, {"job_id": 1}, {"page": 1, "per_page": 20}, {}, ABSENT)
+    req = ParsedRequest(
+        operation=op, path={"job_id": 1}, query={"page": 1, "per_page": 20}, headers={}, body=ABSENT
+    )
     return to_phase1(
-        plans[op], translations.errors, req, V2Response(status, {}, "application/json", b"", data)
+        plans[op],
+        translations.errors,
+        req,
+        V2Response(status=status, headers={}, content_type="application/json", body=b"", data=data),
     )
 
 
@@ -75,7 +80,10 @@ def test_canonical_ids_round_trip(
         job = orjson.loads(
             _answer(plans, translations, "getJob", {**RUN, "id": f"run-{digits}"}).body
         )
-        call = to_v2(plans["getJob"], ParsedRequest("getJob", {"job_id": job["job_id"]}, {}, {}))
+        call = to_v2(
+            plans["getJob"],
+            ParsedRequest(operation="getJob", path={"job_id": job["job_id"]}, query={}, headers={}),
+        )
         assert call.path_params["runId"] == f"run-{digits}"
 
 
@@ -166,7 +174,13 @@ def test_an_untranslatable_value_is_named_in_phase1_terms(
         request_sources(translations.operations["listJobs"], translations.every_call),
     )
     call = to_v2(
-        plan, ParsedRequest("listJobs", {}, {"owner": "a\nb", "page": 1, "per_page": 20}, {})
+        plan,
+        ParsedRequest(
+            operation="listJobs",
+            path={},
+            query={"owner": "a\nb", "page": 1, "per_page": 20},
+            headers={},
+        ),
     )
     with pytest.raises(UntranslatableRequest) as caught:
         check.check(call)

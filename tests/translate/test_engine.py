@@ -38,7 +38,11 @@ def request(
     body: Any = ABSENT,
 ) -> ParsedRequest:
     return ParsedRequest(
-        op, path or {}, query or {}, {"x-api-key": "K"} if headers is None else headers, body
+        operation=op,
+        path=path or {},
+        query=query or {},
+        headers={"x-api-key": "K"} if headers is None else headers,
+        body=body,
     )
 
 
@@ -54,7 +58,7 @@ def answer(
         plans[op],
         translations.errors,
         req or request(op),
-        V2Response(status, {}, "application/json", b"", data),
+        V2Response(status=status, headers={}, content_type="application/json", body=b"", data=data),
     )
     return orjson.loads(result.body) if result.content_type == "application/json" else result
 
@@ -297,7 +301,7 @@ def test_status(
         plans["getStatus"],
         translations.errors,
         request("getStatus"),
-        V2Response(status, {}, "application/json", b"", data),
+        V2Response(status=status, headers={}, content_type="application/json", body=b"", data=data),
     )
     assert (result.status, orjson.loads(result.body)["status"]) == expected
 
@@ -307,7 +311,7 @@ def test_delete_is_empty(plans: Mapping[str, OperationPlan], translations: Trans
         plans["deleteJob"],
         translations.errors,
         request("deleteJob"),
-        V2Response(204, {}, "", b"", ABSENT),
+        V2Response(status=204, headers={}, content_type="", body=b"", data=ABSENT),
     )
     assert (result.status, result.body, result.content_type) == (204, b"", None)
 
@@ -357,7 +361,11 @@ def test_status_table(translations: Translations, v2: int, p1: int) -> None:
         translations.errors,
         ALL_PROMISED,
         V2Response(
-            v2, {}, "application/problem+json", b"", {"title": "T", "status": v2, "type": "x"}
+            status=v2,
+            headers={},
+            content_type="application/problem+json",
+            body=b"",
+            data={"title": "T", "status": v2, "type": "x"},
         ),
     )
     assert (error.status, error.message) == (p1, "T")
@@ -376,7 +384,9 @@ def test_error_message(translations: Translations, data: Any, message: str) -> N
     error = translate_error(
         translations.errors,
         ALL_PROMISED,
-        V2Response(404, {}, "application/problem+json", b"", data),
+        V2Response(
+            status=404, headers={}, content_type="application/problem+json", body=b"", data=data
+        ),
     )
     assert error.message == message
 
@@ -385,7 +395,13 @@ def test_unpromised_status_becomes_502(translations: Translations) -> None:
     error = translate_error(
         translations.errors,
         frozenset({400, 404, 502}),
-        V2Response(409, {"retry-after": "1"}, "", b"", {"title": "busy"}),
+        V2Response(
+            status=409,
+            headers={"retry-after": "1"},
+            content_type="",
+            body=b"",
+            data={"title": "busy"},
+        ),
     )
     assert (error.status, error.headers) == (502, {})
 
@@ -403,7 +419,9 @@ def test_retry_after(
     translations: Translations, v2: int, headers: dict[str, str], kept: dict[str, str]
 ) -> None:
     error = translate_error(
-        translations.errors, ALL_PROMISED, V2Response(v2, headers, "", b"", {"title": "t"})
+        translations.errors,
+        ALL_PROMISED,
+        V2Response(status=v2, headers=headers, content_type="", body=b"", data={"title": "t"}),
     )
     assert error.headers == kept
 
