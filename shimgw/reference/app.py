@@ -15,10 +15,10 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from shimgw import jsoncodec
 from shimgw.reference.contract import Contract, RequestInfo, load_contract
 from shimgw.reference.store import (
     Fault,
@@ -28,6 +28,7 @@ from shimgw.reference.store import (
     SeenRequest,
     Violation,
     now_rfc3339,
+    record_seen,
 )
 
 PROBLEM_JSON = "application/problem+json"
@@ -58,13 +59,13 @@ def problem(status: int, detail: str | None = None, **headers: str) -> web.Respo
     if detail is not None:
         doc["detail"] = detail
     return web.Response(
-        status=status, body=orjson.dumps(doc), content_type=PROBLEM_JSON, headers=headers
+        status=status, body=jsoncodec.dumps(doc), content_type=PROBLEM_JSON, headers=headers
     )
 
 
 def json_response(doc: Any, status: int = 200, **headers: str) -> web.Response:
     return web.Response(
-        status=status, body=orjson.dumps(doc), content_type="application/json", headers=headers
+        status=status, body=jsoncodec.dumps(doc), content_type="application/json", headers=headers
     )
 
 
@@ -93,7 +94,7 @@ async def create_run(request: web.Request) -> web.StreamResponse:
         earlier = store.get_run(store.idempotency[key])
         if earlier is not None:
             return json_response(earlier.to_json(), 202, Location=f"/v2/runs/{earlier.name}")
-    doc = orjson.loads(await request.read())
+    doc = jsoncodec.loads(await request.read())
     wanted = doc["plugin"]
     plugin = store.find_plugin(wanted["id"], wanted.get("version"))
     if plugin is None:
@@ -170,7 +171,7 @@ async def update_run(request: web.Request) -> web.StreamResponse:
         return problem(412, f"{run.name} is at etag {run.etag}")
     if run.terminal:
         return problem(409, f"{run.name} is {run.state}; finished runs cannot change")
-    patch = orjson.loads(await request.read())
+    patch = jsoncodec.loads(await request.read())
     labels = dict(run.labels)
     # RFC 7396: null removes a member, anything else replaces it.
     for key, value in (patch.get("labels") or {}).items():
@@ -301,7 +302,8 @@ async def _gate(request: web.Request, handler: Handler) -> web.StreamResponse:
     store = inst.store
     operation = OPERATION_OF.get(request.match_info.handler)
     body = await request.read()
-    store.seen.append(
+    record_seen(
+        store.seen,
         SeenRequest(
             instance=inst.name,
             operation=operation,
@@ -310,7 +312,7 @@ async def _gate(request: web.Request, handler: Handler) -> web.StreamResponse:
             query_string=request.query_string,
             headers=_joined_headers(request),
             body=body,
-        )
+        ),
     )
     info = RequestInfo.of(request)
     problems: list[str] = []

@@ -23,15 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from shimgw import resources
+from shimgw import jsoncodec, resources
 from shimgw.reference.contract import Contract, RequestInfo, load_contract
 from shimgw.reference.legacy_store import Job, LegacyStore, seed_legacy
 from shimgw.reference.server import until_signalled
-from shimgw.reference.store import SeenRequest, Violation
+from shimgw.reference.store import SeenRequest, Violation, record_seen
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
 _STATUSES = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLING", "CANCELLED")
@@ -64,7 +63,7 @@ def _rid(request: web.Request) -> str:
 
 
 def _json(doc: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(doc), content_type="application/json")
+    return web.Response(status=status, body=jsoncodec.dumps(doc), content_type="application/json")
 
 
 def _job(request: web.Request) -> Job:
@@ -95,9 +94,9 @@ def _int_query(request: web.Request, name: str, default: int, low: int, high: in
 async def create_job(request: web.Request) -> web.StreamResponse:
     store = request.app[LEGACY].store
     try:
-        doc = orjson.loads(await request.read())
+        doc = jsoncodec.loads(await request.read())
         name, engine, owner = doc["name"], doc["engine"], doc["owner"]
-    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         raise Answer(400, "body: expected a JSON object with name, engine and owner") from exc
     if engine not in store.engines:
         raise Answer(400, f"no enabled engine {engine}")
@@ -165,8 +164,8 @@ async def cancel_job(request: web.Request) -> web.StreamResponse:
 async def set_job_priority(request: web.Request) -> web.StreamResponse:
     job = _job(request)
     try:
-        priority = orjson.loads(await request.read())["priority"]
-    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        priority = jsoncodec.loads(await request.read())["priority"]
+    except (ValueError, KeyError, TypeError) as exc:
         raise Answer(400, 'body: expected {"priority": ...}') from exc
     if priority not in ("high", "normal", "low"):
         raise Answer(400, f"body.priority: {priority!r} is not a priority")
@@ -227,7 +226,7 @@ def _joined_headers(request: web.BaseRequest) -> dict[str, str]:
 
 
 def _error(status: int, message: str, rid: str, headers: dict[str, str]) -> web.Response:
-    body = orjson.dumps({"error": message, "code": status, "request_id": rid})
+    body = jsoncodec.dumps({"error": message, "code": status, "request_id": rid})
     return web.Response(
         status=status,
         body=body,
@@ -263,7 +262,8 @@ async def _gate(request: web.Request, handler: Handler) -> web.StreamResponse:
     body = await request.read()
     # Raw path and query, as they came on the wire: pass-through tests compare bytes.
     raw_path, _, raw_query = request.raw_path.partition("?")
-    legacy.store.seen.append(
+    record_seen(
+        legacy.store.seen,
         SeenRequest(
             "legacy",
             operation,
@@ -272,7 +272,7 @@ async def _gate(request: web.Request, handler: Handler) -> web.StreamResponse:
             raw_query,
             _joined_headers(request),
             body,
-        )
+        ),
     )
     info = RequestInfo.of(request)
     problems: list[str] = []

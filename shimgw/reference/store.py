@@ -14,6 +14,9 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
+# The request log keeps at least this many of the newest (trimmed in steps of as many, so
+# a trim is rare): tests look at the last few, a long `make demo` must not grow forever.
+SEEN_KEEP = 10_000
 
 ParamValue = str | int | float | bool
 
@@ -200,6 +203,13 @@ class FiredFault:
 class _Armed:
     fault: Fault
     remaining: int
+
+
+def record_seen(seen: list[SeenRequest], request: SeenRequest) -> None:
+    """Append to a request log (`RunStore.seen`, `LegacyStore.seen`), newest last, bounded."""
+    seen.append(request)
+    if len(seen) > 2 * SEEN_KEEP:
+        del seen[:-SEEN_KEEP]
 
 
 class RunStore:

@@ -154,3 +154,18 @@ async def test_drop_is_a_disconnect_for_clients(stable: TestClient, store: RunSt
     # The request was seen and validated, but the fault replaced the handler.
     assert store.seen[-1].operation == "createRun"
     assert len(store.runs) == 6
+
+
+def test_the_request_log_keeps_the_newest_requests_only() -> None:
+    # `make demo` runs for as long as someone curls it: its window onto the wire is bounded.
+    from shimgw.reference.store import SEEN_KEEP, RunStore, SeenRequest, record_seen
+
+    store = RunStore()
+    for n in range(SEEN_KEEP * 3):
+        record_seen(
+            store.seen, SeenRequest("stable", "getRun", "GET", f"/v2/runs/run-{n}", "", {}, b"")
+        )
+    assert SEEN_KEEP <= len(store.seen) <= 2 * SEEN_KEEP
+    assert store.seen[-1].path == f"/v2/runs/run-{SEEN_KEEP * 3 - 1}"
+    paths = [seen.path for seen in store.seen]
+    assert paths == sorted(paths, key=lambda p: int(p.rsplit("-", 1)[1]))  # in order, newest last
