@@ -10,27 +10,22 @@ import pytest
 
 from shimgw.messages import ABSENT, ParsedRequest, V2Request, _quick_init
 
+CALL: dict[str, Any] = {
+    "operation": "getRun",
+    "method": "GET",
+    "path": "/v2/runs/run-1",
+    "path_params": {"runId": "run-1"},
+    "query": {},
+    "headers": {"a": "b"},
+}
 
-def test_positional_keyword_and_default_arguments_fill_the_same_fields() -> None:
-    call = V2Request(
-        operation="getRun",
-        method="GET",
-        path="/v2/runs/run-1",
-        path_params={"runId": "run-1"},
-        query={},
-        headers={"a": "b"},
-    )
+
+def test_keyword_and_default_arguments_fill_the_fields_and_positions_are_refused() -> None:
+    call = V2Request(**CALL)
     assert (call.body, call.content_type) == (ABSENT, None)
-    assert call == V2Request(
-        operation="getRun",
-        method="GET",
-        path="/v2/runs/run-1",
-        path_params={"runId": "run-1"},
-        query={},
-        headers={"a": "b"},
-        body=ABSENT,
-        content_type=None,
-    )
+    assert call == V2Request(**CALL, body=ABSENT, content_type=None)
+    with pytest.raises(TypeError, match="positional"):
+        V2Request(*CALL.values())  # type: ignore[misc]
     parsed = ParsedRequest(
         operation="getJob", path={"job_id": 1}, query={}, headers={}, body={"x": 1}
     )
