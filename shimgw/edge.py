@@ -88,12 +88,13 @@ class _Throttle:
 class EdgeProtocol(RequestHandler):
     """aiohttp's request handler with the edge's deadlines, cap and Phase 1 refusals."""
 
-    __slots__ = ("_edge", "_head_deadline", "_refused")
+    __slots__ = ("_close_timer", "_edge", "_head_deadline", "_refused")
 
     def __init__(self, manager: web.Server, edge: EdgeServer, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._edge = edge
         self._head_deadline: asyncio.TimerHandle | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
         self._refused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -126,11 +127,13 @@ class EdgeProtocol(RequestHandler):
             return
         self._edge.open -= 1
         self._disarm_head_deadline()
+        if self._close_timer is not None:
+            self._close_timer.cancel()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._refused:
-            return
+        if self._refused or self._force_close:
+            return  # aiohttp drops it too; no head deadline for it (`_close_first`)
         before = self._request_count
         super().data_received(data)
         if self._request_count != before:
@@ -154,6 +157,7 @@ class EdgeProtocol(RequestHandler):
         loop = self._loop
         manager = self._manager
         assert manager is not None
+        unread = False  # the last request's body is still (partly) on the wire
         while not self._force_close:
             if not self._messages:
                 try:
@@ -190,8 +194,9 @@ class EdgeProtocol(RequestHandler):
                 if reset:
                     break
                 self._keepalive = bool(resp.keep_alive)
-                if not payload.is_eof():
-                    await self._linger(payload)
+                if self._keepalive and not payload.is_eof():
+                    await self._linger(payload)  # drained, the next request can be read
+                unread = not payload.is_eof()
                 payload.set_exception(_PAYLOAD_ACCESS_ERROR)
             except asyncio.CancelledError:
                 self.force_close()
@@ -213,11 +218,30 @@ class EdgeProtocol(RequestHandler):
         if not self._force_close:
             self._task_handler = None
             if self.transport is not None:
-                self.transport.close()
+                if unread:
+                    self._close_first(self.transport)
+                else:
+                    self.transport.close()
+
+    def _close_first(self, transport: asyncio.Transport) -> None:
+        """The answer is out, but the client may still be sending a body nobody reads (a
+        refusal before it, RFC 9110 §10.1.1 lets a client send it without waiting for 100
+        Continue). Closing with its bytes unread makes the kernel answer them with a reset,
+        and a client still sending lost the answer to it. So, as RFC 9112 §9.6 says, the
+        gateway ends its own side first and drops what still comes until the client closes
+        (`eof_received` then closes the transport) or `lingering_time` passes."""
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        self._force_close = True  # what still comes is dropped unparsed (data_received)
+        transport.write_eof()
+        transport.resume_reading()  # paused while the unread body filled its buffer
+        self._close_timer = self._loop.call_later(self._lingering_time, transport.close)
 
     async def _linger(self, payload: Any) -> None:
-        """An unread request body: drained for at most `lingering_time`, then the
-        connection closes (as aiohttp's loop does)."""
+        """An unread request body on a kept connection: drained for at most
+        `lingering_time` so the next request can be read, else the connection closes
+        (`_close_first`)."""
         loop = self._loop
         if not self._force_close and self._lingering_time:
             now = loop.time()

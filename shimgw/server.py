@@ -116,9 +116,9 @@ async def _read_limited(request: web.BaseRequest, limit: int) -> bytes:
     length = None if encoded else request.content_length
     if request.version == HttpVersion11 and headers.get("Expect", "").lower() == "100-continue":
         if length is not None and length > limit:
-            # Refused by its declared length before the client sends it: nothing of it
-            # will come to drain, so the answer is written and the connection closed.
-            request.content.feed_eof()
+            # Refused by its declared length before the client sends it: the answer closes
+            # the connection, the edge its own side first (edge.py `_close_first`), since a
+            # client may send the body without waiting and must still read the refusal.
             raise AnnouncedBodyTooLarge(f"body: {over_limit(length, limit)}")
         # The client waits for this before it sends the body (only bodies we read get it).
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")

@@ -91,6 +91,34 @@ async def test_expect_100_continue_over_the_limit_gets_the_refusal_not_continue(
     assert len(store.seen) == before
 
 
+async def test_expect_100_continue_refusal_reaches_a_client_that_sends_the_body_anyway(
+    make_gateway: GatewayFactory, store: RunStore
+) -> None:
+    # A client need not wait for 100 Continue (RFC 9110 §10.1.1; Python's http.client never
+    # does): its body is on the wire when the refusal is written. Closing with those bytes
+    # unread makes the kernel send a reset, and the client, still sending, lost the 400 to
+    # a broken pipe; the connection must close the way RFC 9112 §9.6 says (our side first,
+    # what still comes read and dropped).
+    gateway = await make_gateway(limits={"max_body_bytes": 4096})
+    body = b"x" * 8_000_000
+    head = (
+        b"POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nX-Api-Key: k\r\n"
+        b"Content-Type: application/json\r\nExpect: 100-continue\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    )
+    for _ in range(3):
+        reader, writer = await asyncio.open_connection("127.0.0.1", gateway.service.port)
+        try:
+            writer.write(head + body)
+            await asyncio.wait_for(writer.drain(), 5)  # the whole body, as http.client sends it
+            answer = await asyncio.wait_for(reader.read(), 5)
+        finally:
+            writer.close()
+        assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+        assert b"8000000 bytes is over the limit of 4096" in answer
+    assert not [s for s in store.seen if s.operation != "getHealth"]
+
+
 async def test_a_gzip_body_behind_an_identity_header_is_still_capped_decoded(
     make_gateway: GatewayFactory, store: RunStore
 ) -> None:
