@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from typing import Any
 
@@ -44,16 +45,24 @@ def loads(data: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise ValueError(f"not UTF-8: {exc}") from exc
     try:
-        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except json.JSONDecodeError as exc:
         raise ValueError(str(exc)) from exc
-    except _Infinite:
+    except _Refused:
         raise
     except ValueError as exc:  # CPython's cap on int() of long digit strings (CVE-2020-10735)
         limit = sys.get_int_max_str_digits()
         raise ValueError(f"a number has more than {limit} digits") from exc
     except RecursionError as exc:  # orjson stops at 1024 levels; so does this path
         raise ValueError("nested too deeply") from exc
+    # A lone surrogate escape ("\ud800") is refused by orjson but read by json into a str
+    # no UTF-8 writer takes: the body would then fail at the upstream call (a 502) where
+    # the same body without a long digit run was a 400. json joins a valid pair into one
+    # character, so any surrogate left is a lone one; only a body with such an escape in
+    # its text is walked.
+    if ("\\ud" in text or "\\uD" in text) and _holds_surrogate(value):
+        raise ValueError("lone surrogate in string: not UTF-8")
+    return value
 
 
 def dumps(value: Any) -> bytes:
@@ -67,11 +76,12 @@ def dumps(value: Any) -> bytes:
 
 
 def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+    raise _Refused(f"{name} is not JSON")
 
 
-class _Infinite(ValueError):
-    """A number beyond a double's range (its message says so, as orjson's does)."""
+class _Refused(ValueError):
+    """What orjson refuses too (NaN, a number beyond a double's range), with its own
+    message: not to be taken for CPython's cap on long digit strings."""
 
 
 def _finite(text: str) -> float:
@@ -79,8 +89,26 @@ def _finite(text: str) -> float:
     # finite, which the sent check's shortcut relies on (translate/exact.py).
     number = float(text)
     if math.isinf(number):
-        raise _Infinite(f"number is infinity when parsed as double: {text[:40]}")
+        raise _Refused(f"number is infinity when parsed as double: {text[:40]}")
     return number
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # left by json only when lone
+
+
+def _holds_surrogate(value: Any) -> bool:
+    stack = [value]  # a loop, not recursion: the value may be nested near the limit
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _has_big_int(value: Any) -> bool:

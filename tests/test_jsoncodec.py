@@ -78,3 +78,28 @@ def test_both_decoders_refuse_a_number_that_overflows_to_infinity(number: bytes)
     for data in (b"[" + number + b"]", b'{"n": 12345678901234567890123, "x": ' + number + b"}"):
         with pytest.raises(ValueError, match="infinity"):
             jsoncodec.loads(data)
+
+
+@pytest.mark.parametrize(
+    "text", [b'"\\ud800"', b'"\\udc00x"', b'{"\\udfff": 1}', b'["a\\ud83d"]', b'"\\ud800\\ud800"']
+)
+def test_both_decoders_refuse_a_lone_surrogate(text: bytes) -> None:
+    # orjson refuses a lone surrogate escape; the exact path read it into a str no UTF-8
+    # writer takes, so a body with "-" and nineteen digits anywhere (a string will do) went
+    # on to fail at the upstream call: a 502 where the same body without them was a 400.
+    with pytest.raises(ValueError, match="surrogate"):
+        jsoncodec.loads(text)
+    with pytest.raises(ValueError, match="surrogate"):
+        jsoncodec.loads(b'{"s": "-1234567890123456789", "x": [' + text + b"]}")
+
+
+def test_a_surrogate_pair_is_one_character_on_both_paths() -> None:
+    for extra in (b"", b', "-1234567890123456789"'):
+        assert jsoncodec.loads(b'["\\ud83d\\ude00"' + extra + b"]")[0] == "\U0001f600"
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_a_non_json_constant_is_named_on_the_exact_path(constant: bytes) -> None:
+    # Not "a number has more than 4300 digits": that message is for long digit strings.
+    with pytest.raises(ValueError, match=f"{constant.decode()} is not JSON"):
+        jsoncodec.loads(b'{"s": "-1234567890123456789", "x": ' + constant + b"}")
