@@ -161,6 +161,7 @@ class Exchange:
     upstream_seconds: float | None = None  # set when the upstream answered or failed
     upstream_failed: bool = False  # counts as an error in the rollback window
     upstream_errors: list[str] = field(default_factory=list)  # kinds for the error metric
+    cut: bool = False  # cut by the shutdown (shutdown.grace_s): our stop, not the upstream's
     violation: UpstreamContractViolation | None = None
     contract: str = "phase2"  # which contract `violation` broke (phase1: a legacy answer)
     sent_violation: AnswerContractViolation | None = None  # our own answer broke phase1.yaml
@@ -434,7 +435,7 @@ def _respond(ex: Exchange, outcome: Outcome) -> Reply:
     if ex.promised is not None and error.status not in ex.promised:
         # A Phase 1 client is never sent a status its operation does not list.
         error = InternalError(error.message)
-    if isinstance(error, AnswerContractViolation | ShuttingDown):
+    if isinstance(error, AnswerContractViolation | ShuttingDown) or ex.cut:
         pass  # our own answer: logged with both sides where found; our own stop: expected
     elif isinstance(error, UpstreamError | UpstreamTimeout) or error.status >= 500:
         _warn("upstream failure", ex, status=error.status, error=error.message)
@@ -445,7 +446,11 @@ def _respond(ex: Exchange, outcome: Outcome) -> Reply:
 
 
 def _note_busy(ex: Exchange, busy: UpstreamBusy) -> None:
-    if not isinstance(busy, ShuttingDown):  # the gateway's own stop is not the upstream's
+    # The gateway's own stop is not the upstream's failure, though the operation's table
+    # may answer it as one (a TranslatedError 503): neither counted nor logged as such.
+    if isinstance(busy, ShuttingDown):
+        ex.cut = True
+    else:
         ex.upstream_errors.append("busy")
 
 

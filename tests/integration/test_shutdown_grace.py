@@ -8,8 +8,10 @@ took twice `grace_s`, and the request was left to its own deadline or to SIGKILL
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
+import pytest
 from gwsupport import GatewayFactory
 
 from shimgw.reference import Fault, RunStore
@@ -47,3 +49,27 @@ async def test_requests_done_within_grace_s_are_answered_as_usual(
     await gateway.service.stop()
     assert time.monotonic() - started < 2.5  # ended when the request did
     assert (await job).status == 200
+
+
+async def test_a_request_cut_at_shutdown_is_not_logged_as_the_upstreams_failure(
+    make_gateway: GatewayFactory, store: RunStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The stop is the gateway's own: each operation's 503 shape is kept, but neither the
+    # log nor the error counter may blame the orchestrator that was still working on it
+    # (a deploy would read as an upstream incident).
+    gateway = await make_gateway(shutdown={"grace_s": 1}, timeouts={"connect": 1, "total": 20})
+    store.inject(Fault(operation="getRun", delay=5))
+    store.inject(Fault(operation="getHealth", delay=5))
+    job = asyncio.create_task(gateway.call("GET", "/api/v1/jobs/1"))
+    status = asyncio.create_task(gateway.call("GET", "/api/v1/status", key=None))
+    await asyncio.sleep(0.3)
+    with caplog.at_level(logging.INFO, logger="shimgw"):
+        await gateway.service.stop()
+        answers = await asyncio.wait_for(asyncio.gather(job, status), 5)
+    assert [a.status for a in answers] == [503, 503]
+    blamed = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert blamed == []
+    registry = gateway.service.runtime.metrics.registry
+    for kind in ("busy", "timeout", "unreachable", "5xx"):
+        labels = {"upstream": "stable", "kind": kind}
+        assert not registry.get_sample_value("shimgw_upstream_errors_total", labels), kind
