@@ -132,14 +132,37 @@ class EdgeProtocol(RequestHandler):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._refused or self._force_close:
-            return  # aiohttp drops it too; no head deadline for it (`_close_first`)
+        if self._refused:
+            return
+        if self._close or self._force_close:
+            if self._body_arriving():
+                self._feed_closing(data)
+            return  # else dropped, as aiohttp does; no head deadline for it (`_close_first`)
         before = self._request_count
         super().data_received(data)
         if self._request_count != before:
             self._disarm_head_deadline()  # a whole head arrived
         elif data and not self._request_in_progress and not self._messages:
             self._arm_head_deadline()  # bytes of a new head: it must be whole in time
+
+    def _body_arriving(self) -> bool:
+        request = self._current_request
+        return self._request_in_progress and request is not None and not request.content.is_eof()
+
+    def _feed_closing(self, data: bytes) -> None:
+        """The rest of a body the handler is reading, on a connection the shutdown closes.
+
+        aiohttp stops parsing a connection once it is to close (the stop begins by closing
+        them all): a request part-way through its body then could not finish within
+        `shutdown.grace_s` however soon the rest came, and was cut when the grace ran out.
+        The parser still gets the bytes while that body is incomplete; a request that
+        follows is parsed but never served (the loop ends after this one)."""
+        close, force_close = self._close, self._force_close
+        self._close = self._force_close = False
+        try:
+            super().data_received(data)
+        finally:
+            self._close, self._force_close = close, force_close
 
     async def start(self) -> None:
         """aiohttp 3.14's request loop, with one change: each request's handler runs in

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 
+import orjson
 import pytest
 from gwsupport import GatewayFactory
 
@@ -73,3 +74,35 @@ async def test_a_request_cut_at_shutdown_is_not_logged_as_the_upstreams_failure(
     for kind in ("busy", "timeout", "unreachable", "5xx"):
         labels = {"upstream": "stable", "kind": kind}
         assert not registry.get_sample_value("shimgw_upstream_errors_total", labels), kind
+
+
+async def test_a_body_still_arriving_gets_the_grace_to_finish(
+    make_gateway: GatewayFactory, store: RunStore
+) -> None:
+    # A request half-way through sending its body is in flight as much as one awaiting
+    # the orchestrator. aiohttp stops reading every connection when the stop begins, so
+    # the rest of the body was dropped and the request, unable to finish, was cut with a
+    # 503 when the grace ran out, the stop having waited the whole grace for nothing.
+    gateway = await make_gateway(shutdown={"grace_s": 3}, timeouts={"connect": 1, "total": 20})
+    body = orjson.dumps({"name": "n", "engine": "spark", "owner": "ana"})
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.service.port)
+    try:
+        writer.write(
+            b"POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nX-Api-Key: k\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:10]
+        )
+        await writer.drain()
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        stop = asyncio.create_task(gateway.service.stop())
+        await asyncio.sleep(0.3)
+        writer.write(body[10:])
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 5)
+        await stop
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 201 "), answer
+    assert b"connection: close" in answer.lower()
+    assert time.monotonic() - started < 2.0  # ended when the request did
+    assert [s.operation for s in store.seen].count("createRun") == 1
