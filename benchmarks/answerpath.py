@@ -3,7 +3,7 @@
 In-process and sans-IO: on the bundled snapshot it feeds the canned /v2 answers
 the benchmark upstream serves (benchmarks/upstream.py) — one Run for getJob,
 the list of 20 Runs for listJobs, the 202 with Location for createJob — through
-the calls `server._translate` makes when the answer memo is off:
+the calls `exchange.translate` makes when the answer memo is off:
 
     answer_check.check → to_phase1 → check_sent (phase1.yaml, on the answer to send)
 

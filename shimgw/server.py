@@ -1,4 +1,4 @@
-"""The Phase 1 edge: the aiohttp app and the one handler every request goes through.
+"""The Phase 1 edge: the aiohttp server and the one handler every request goes through.
 
 Theory of operation
 -------------------
@@ -14,12 +14,13 @@ It returns an outcome — a `Phase1Response` or the `LocalAnswer` of an operatio
 the gateway answers itself — or raises a `GatewayError`; anything else is a bug
 (`Crash`). On its way it notes in an `Exchange` what it learnt: the operation,
 the upstream, how long the upstream took and whether that counts against it,
-a contract violation.
+a contract violation. The steps from the call on (send, pass through, answer
+check, translation, sent check) live in exchange.py.
 
-`_finish` is the one place that turns an outcome into the HTTP response (the
-Phase 1 error body for errors, never a status the operation does not promise,
-502 for a bug: Phase 1 has no 500; the operation's lifecycle headers, if its
-translation has any) and that records it: the upstream's health for the
+`_finish` is the one place that turns an outcome into the HTTP response
+(`exchange.respond`: the Phase 1 error body for errors, never a status the
+operation does not promise, 502 for a bug: Phase 1 has no 500; then the
+operation's lifecycle headers, if its translation has any) and that records it: the upstream's health for the
 rollback windows, the metrics, the usage counts (usage.py), the warning lines
 and the access line.
 So every outcome is answered, counted and logged the same way, whichever step
@@ -32,55 +33,55 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from aiohttp import HttpVersion11, web
 from opentelemetry import trace
 
 from shimgw import observe, tracing
 from shimgw.accesslog import AccessLog
-from shimgw.answer_cache import AnswerKey
 from shimgw.deadline import Deadline
 from shimgw.decoding import is_identity
 from shimgw.errors import (
     AnnouncedBodyTooLarge,
-    AnswerContractViolation,
     BadRequest,
     BodyTimeout,
     GatewayError,
     InternalError,
     PayloadTooLarge,
     RateLimited,
-    ShuttingDown,
-    TranslatedError,
     UpstreamBusy,
-    UpstreamContractViolation,
-    UpstreamError,
-    UpstreamTimeout,
     is_shutdown_cut,
 )
+from shimgw.exchange import (
+    Crash,
+    Exchange,
+    Outcome,
+    arm_url,
+    busy_answer,
+    cut_request,
+    error_response,
+    forward_legacy,
+    note_busy,
+    respond,
+    send,
+    translate,
+    warn,
+)
 from shimgw.httpio import over_limit, read_capped
-from shimgw.legacy_arm import Phase1Upstream, legacy_answer, pass_through
+from shimgw.legacy_arm import Phase1Upstream
 from shimgw.messages import (
-    ABSENT,
     LocalAnswer,
     ParsedRequest,
     Phase1Response,
-    V2Request,
-    V2Response,
 )
-from shimgw.orchestrator import Upstream
 from shimgw.qos import RateLimiter
 from shimgw.reply import Reply
 from shimgw.routing.canary import key_digest
 from shimgw.runtime import Runtime
 from shimgw.shadow.runner import Seed, ShadowRunner, observed
-from shimgw.snapshot import LocalOperation, ProxyOperation, Snapshot
-from shimgw.translate.engine import answer_locally, to_phase1, to_v2, translate_answer
-from shimgw.wirecheck import check_sent, error_answer, excerpt
+from shimgw.snapshot import LocalOperation, Snapshot
+from shimgw.translate.engine import answer_locally, to_phase1, to_v2
 
 log = logging.getLogger("shimgw")
 SHADOW_SEED = web.RequestKey("shadow_seed", Seed)  # set when this call is to be shadowed
@@ -135,52 +136,6 @@ async def _read_limited(request: web.BaseRequest, limit: int) -> bytes:
         request.read,
         lambda length: PayloadTooLarge(f"body: {over_limit(length, limit)}"),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Crash:
-    """A bug: an exception that is not a `GatewayError`. Logged with its traceback, 502."""
-
-    error: Exception
-
-
-Outcome = Phase1Response | LocalAnswer | GatewayError | Crash
-
-
-@dataclass(kw_only=True, slots=True)
-class Exchange:
-    """What one request learnt on its way, for `_finish` to answer and record."""
-
-    rid: str
-    method: str
-    path: str
-    started: float
-    operation: str = "-"
-    promised: frozenset[int] | None = None  # the operation's statuses, once it is known
-    upstream: str = "-"
-    upstream_seconds: float | None = None  # set when the upstream answered or failed
-    upstream_failed: bool = False  # counts as an error in the rollback window
-    upstream_errors: list[str] = field(default_factory=list)  # kinds for the error metric
-    cut: bool = False  # cut by the shutdown (shutdown.grace_s): our stop, not the upstream's
-    violation: UpstreamContractViolation | None = None
-    contract: str = "phase2"  # which contract `violation` broke (phase1: a legacy answer)
-    sent_violation: AnswerContractViolation | None = None  # our own answer broke phase1.yaml
-    tracer: trace.Tracer | None = None  # set when spans are recorded: one per pipeline step
-    # The routing key (`routing.key`) and its SHA-256 (`key_digest`, once per request when
-    # key groups or named clients need it): never logged, kept out of the repr too.
-    key: str | None = field(default=None, repr=False)
-    digest: str | None = field(default=None, repr=False)
-
-
-def error_response(error: GatewayError, rid: str) -> Reply:
-    return _error_body(error.status, error.message, error.headers.items(), rid)
-
-
-def _error_body(status: int, message: str, headers: Iterable[tuple[str, str]], rid: str) -> Reply:
-    body = orjson.dumps({"error": message, "code": status, "request_id": rid})
-    fields = [(k, v) for k, v in headers if k.lower() != "x-request-id"]
-    fields.append(("X-Request-ID", rid))
-    return Reply(status, body, "application/json", fields)
 
 
 class Gateway:
@@ -298,7 +253,7 @@ class Gateway:
             if not is_shutdown_cut(exc):
                 self._account(snapshot, ex, 0)  # the server is stopping: counted, not answered
                 raise
-            outcome = _cut()  # past shutdown.grace_s outside a call: a plain 503
+            outcome = cut_request()  # past shutdown.grace_s outside a call: a plain 503
         except Exception as exc:
             outcome = Crash(exc)
         response = self._finish(snapshot, ex, outcome)
@@ -339,9 +294,9 @@ class Gateway:
                 self._seed_shadow(request, snapshot, ex, parsed, body)
             call_extra = {"X-Request-ID": ex.rid, **extra}
             try:
-                return await _pass_through(snapshot, upstream, request, body, call_extra, ex)
+                return await forward_legacy(snapshot, upstream, request, body, call_extra, ex)
             except UpstreamBusy as busy:  # as for an orchestrator: the operation's own 503
-                _note_busy(ex, busy)
+                note_busy(ex, busy)
                 return to_phase1(op.plan, snapshot.errors, parsed, busy_answer(busy))
         with tracing.step(ex.tracer, "translate to v2"):
             call = to_v2(op.plan, parsed, extra)
@@ -350,12 +305,12 @@ class Gateway:
         if snapshot.cutover.rules:
             self._seed_shadow(request, snapshot, ex, parsed, body)
         try:
-            answer = await _send(upstream, call, ex, op.plan.path_template, arm_url(snapshot, arm))
+            answer = await send(upstream, call, ex, op.plan.path_template, arm_url(snapshot, arm))
         except UpstreamBusy as busy:
             # As if the orchestrator had said 503: each operation's own table decides.
-            _note_busy(ex, busy)
+            note_busy(ex, busy)
             return to_phase1(op.plan, snapshot.errors, parsed, busy_answer(busy))
-        return _translate(snapshot, op, parsed, answer, ex)
+        return translate(snapshot, op, parsed, answer, ex)
 
     def _admit(self, ex: Exchange, request: web.BaseRequest, rps: float) -> None:
         """`limits.per_client_rps`, keyed like the canary split (`routing.key`); a client
@@ -392,15 +347,15 @@ class Gateway:
         for kind in ex.upstream_errors:
             self.metrics.upstream_errors.labels(ex.upstream, kind).inc()
         if ex.sent_violation is not None:
-            # Logged where it was found, with both sides' bodies (_translate): counted here.
+            # Logged where it was found, with both sides' bodies (exchange.translate): counted here.
             self.metrics.violations.labels("phase1", ex.operation, "sent").inc()
         if ex.violation is not None:
             self.metrics.violations.labels(ex.contract, ex.operation, "received").inc()
             if outcome is not ex.violation:  # report mode: answered anyway, but said
-                _warn("contract violation (report mode)", ex, error=ex.violation.message)
-        response = _respond(ex, outcome)
+                warn("contract violation (report mode)", ex, error=ex.violation.message)
+        response = respond(ex, outcome)
         if response.unsafe():  # a control character would split a header: never sent
-            _warn("answer not sent: a header holds a control character", ex)
+            warn("answer not sent: a header holds a control character", ex)
             response = error_response(InternalError("internal gateway error"), ex.rid)
         notice = snapshot.lifecycle.get(ex.operation)
         if notice is not None:  # the operation's Deprecation / Sunset / Link, on every answer
@@ -417,260 +372,6 @@ class Gateway:
             self.access.request(
                 ex.rid, ex.method, ex.path, ex.operation, ex.upstream, status, elapsed
             )
-
-
-def _respond(ex: Exchange, outcome: Outcome) -> Reply:
-    if isinstance(outcome, Phase1Response):
-        return _phase1_response(outcome, ex.rid)
-    if isinstance(outcome, LocalAnswer):
-        return _error_body(outcome.status, outcome.message, outcome.headers, ex.rid)
-    if isinstance(outcome, Crash):
-        log.error(
-            "internal error",
-            exc_info=outcome.error,
-            extra={"fields": {"request_id": ex.rid, "operation": ex.operation}},
-        )
-        return error_response(InternalError("internal gateway error"), ex.rid)
-    error = outcome
-    if ex.promised is not None and error.status not in ex.promised:
-        # A Phase 1 client is never sent a status its operation does not list.
-        error = InternalError(error.message)
-    if isinstance(error, AnswerContractViolation | ShuttingDown) or ex.cut:
-        pass  # our own answer: logged with both sides where found; our own stop: expected
-    elif isinstance(error, UpstreamError | UpstreamTimeout) or error.status >= 500:
-        _warn("upstream failure", ex, status=error.status, error=error.message)
-    reply = error_response(error, ex.rid)
-    if isinstance(outcome, AnnouncedBodyTooLarge):
-        reply.force_close()
-    return reply
-
-
-def _note_busy(ex: Exchange, busy: UpstreamBusy) -> None:
-    # The gateway's own stop is not the upstream's failure, though the operation's table
-    # may answer it as one (a TranslatedError 503): neither counted nor logged as such.
-    if isinstance(busy, ShuttingDown):
-        ex.cut = True
-    else:
-        ex.upstream_errors.append("busy")
-
-
-def _cut() -> ShuttingDown:
-    """The request the edge cancelled when `shutdown.grace_s` ran out (edge.py): the
-    cancellation is taken back, so its answer can still be written."""
-    task = asyncio.current_task()
-    if task is not None:
-        task.uncancel()
-    return ShuttingDown()
-
-
-def _warn(message: str, ex: Exchange, **fields: Any) -> None:
-    context = {"request_id": ex.rid, "operation": ex.operation, "upstream": ex.upstream}
-    log.warning(message, extra={"fields": {**context, **fields}})
-
-
-def arm_url(snapshot: Snapshot, arm: str) -> str:
-    return snapshot.config.upstreams[arm].url
-
-
-async def _send(
-    upstream: Upstream, call: V2Request, ex: Exchange, template: str, url: str
-) -> V2Response:
-    """The raw answer; a transport failure is noted against the upstream here, an answer
-    once its contract check has said whether it counts as an error."""
-    if ex.tracer is None:
-        return await _send_timed(upstream, call, call.headers, ex)
-    headers = dict(call.headers)
-    with tracing.client_span(
-        ex.tracer, method=call.method, template=template, url=url, arm=ex.upstream, headers=headers
-    ) as span:
-        answer = await _send_timed(upstream, call, headers, ex)
-        span.set_attribute("http.response.status_code", answer.status)
-        return answer
-
-
-async def _send_timed(
-    upstream: Upstream, call: V2Request, headers: Mapping[str, str], ex: Exchange
-) -> V2Response:
-    started = time.perf_counter()
-    try:
-        answer = await upstream.send(call, headers)
-    except asyncio.CancelledError as exc:
-        if is_shutdown_cut(exc):
-            raise _cut() from None
-        raise
-    except (UpstreamTimeout, UpstreamError) as failure:
-        ex.upstream_seconds, ex.upstream_failed = time.perf_counter() - started, True
-        kind = "timeout" if isinstance(failure, UpstreamTimeout) else "unreachable"
-        ex.upstream_errors.append(kind)
-        raise
-    ex.upstream_seconds = time.perf_counter() - started
-    return answer
-
-
-async def _pass_through(
-    snapshot: Snapshot,
-    upstream: Phase1Upstream,
-    request: web.BaseRequest,
-    body: bytes,
-    extra: dict[str, str],
-    ex: Exchange,
-) -> Phase1Response:
-    """The legacy arm: the call as it came, the answer as it is once phase1.yaml passed it
-    (legacy_arm.py); noted against the upstream like an orchestrator's answer."""
-    call = pass_through(request.method, request.raw_path, request.headers, body, extra)
-    started = time.perf_counter()
-    try:
-        answer = await upstream.forward(call)
-    except asyncio.CancelledError as exc:
-        if is_shutdown_cut(exc):
-            raise _cut() from None
-        raise
-    except (UpstreamTimeout, UpstreamError) as failure:
-        ex.upstream_seconds, ex.upstream_failed = time.perf_counter() - started, True
-        ex.upstream_errors.append(
-            "timeout" if isinstance(failure, UpstreamTimeout) else "unreachable"
-        )
-        raise
-    ex.upstream_seconds = time.perf_counter() - started
-    if answer.status >= 500:
-        ex.upstream_failed = True
-        ex.upstream_errors.append("5xx")
-    result, violation = legacy_answer(snapshot, ex.operation, answer)
-    if violation is not None:
-        ex.upstream_failed, ex.violation, ex.contract = True, violation, "phase1"
-        ex.upstream_errors.append("contract")
-        if snapshot.config.validation.responses == "enforce":
-            raise violation
-    return result
-
-
-def _translate(
-    snapshot: Snapshot, op: ProxyOperation, parsed: ParsedRequest, answer: V2Response, ex: Exchange
-) -> Phase1Response:
-    """Check the answer (or find it in the memo) and translate it; 5xx and contract
-    breaks count against the upstream."""
-    mode = snapshot.config.validation.responses
-    if answer.status >= 500:
-        ex.upstream_failed = True
-        ex.upstream_errors.append("5xx")
-    memo, key = op.answers, _memo_key(mode, op, parsed, answer)
-    if memo is not None and key is not None:
-        cached = memo.get(key)
-        if cached is not None:  # the same bytes passed the same checks before
-            return cached
-    data: Any
-    if mode == "off":
-        data = _lenient_decode(answer)
-    else:
-        try:
-            with tracing.step(ex.tracer, "answer check"):
-                data = op.answer_check.check(
-                    answer.status, answer.headers, answer.content_type, answer.body
-                )
-        except UpstreamContractViolation as violation:
-            ex.upstream_failed, ex.violation = True, violation
-            ex.upstream_errors.append("contract")
-            if mode == "enforce":
-                raise
-            data = _lenient_decode(answer)
-    checked = V2Response(
-        status=answer.status,
-        headers=answer.headers,
-        content_type=answer.content_type,
-        body=answer.body,
-        data=data,
-    )
-    try:
-        with tracing.step(ex.tracer, "translate to phase1"):
-            result, encoded_from = translate_answer(op.plan, snapshot.errors, parsed, checked)
-    except TranslatedError as error:  # a /v2 error through the status table: its answer too
-        if op.reply_check is not None and mode != "off":
-            promised = op.plan.promised
-            sent = error_answer(error.status, error.message, error.headers, ex.rid, promised)
-            _check_sent(op, sent, answer, ex, mode)
-        raise
-    if (
-        op.reply_check is not None
-        and mode != "off"
-        and not _check_sent(op, result, answer, ex, mode, encoded_from)
-    ):
-        return result  # report mode: passed on, but not memoised
-    if memo is not None and key is not None and ex.violation is None:
-        memo.put(key, result, key.cost(result))
-    return result
-
-
-def _check_sent(
-    op: ProxyOperation,
-    sent: Phase1Response,
-    answer: V2Response,
-    ex: Exchange,
-    mode: str,
-    encoded_from: Any = ABSENT,
-) -> bool:
-    """Whether `sent` keeps phase1.yaml; a break is logged with both sides' bodies (bounded;
-    credentials travel in headers, which are never logged) and raised in enforce mode.
-    `encoded_from`: the value `sent.body` was written from, when proven safe to check as is."""
-    assert op.reply_check is not None
-    try:
-        check_sent(op.reply_check, sent, ex.rid, encoded_from)
-    except AnswerContractViolation as violation:
-        ex.sent_violation = violation
-        _warn(
-            "phase1 contract violation (sent)",
-            ex,
-            error=violation.message,
-            phase1_answer=excerpt(sent.body),
-            v2_answer=excerpt(answer.body),
-        )
-        if mode == "enforce":
-            raise
-        return False
-    return True
-
-
-def _memo_key(
-    mode: str, op: ProxyOperation, parsed: ParsedRequest, answer: V2Response
-) -> AnswerKey | None:
-    if (
-        op.answers is None
-        or mode != "enforce"
-        or not answer.body  # an empty answer (204) is cheap to translate: not worth a slot
-        or parsed.body is not ABSENT
-    ):
-        return None
-    return AnswerKey.of(answer, op.answer_check.declared_headers(answer.status), parsed)
-
-
-def busy_answer(busy: UpstreamBusy) -> V2Response:
-    """The /v2 503 the orchestrator would have given had it been asked (phase2.yaml's
-    Problem), so a busy gateway answers exactly as each operation maps a 503."""
-    data = {"type": "about:blank", "title": "Service Unavailable", "status": 503}
-    data["detail"] = busy.message
-    headers = {k.lower(): v for k, v in busy.headers.items()}
-    return V2Response(
-        status=503,
-        headers=headers,
-        content_type="application/problem+json",
-        body=orjson.dumps(data),
-        data=data,
-    )
-
-
-def _phase1_response(result: Phase1Response, rid: str) -> Reply:
-    # A translated answer never names X-Request-ID itself (the edge owns it).
-    headers = [*result.headers, ("X-Request-ID", rid)]
-    return Reply(result.status, result.body, result.content_type, headers)
-
-
-def _lenient_decode(answer: V2Response) -> Any:
-    """Best-effort body for `report`/`off` modes: JSON when it parses, else absent."""
-    if not answer.body or "json" not in answer.content_type:
-        return ABSENT
-    try:
-        return orjson.loads(answer.body)
-    except orjson.JSONDecodeError:
-        return ABSENT
 
 
 def build_server(gateway: Gateway) -> web.Server:

@@ -17,9 +17,10 @@ import yaml
 from shimgw import resources
 from shimgw.config import parse_config
 from shimgw.errors import AnswerContractViolation
-from shimgw.messages import ParsedRequest, V2Response
+from shimgw.exchange import Exchange, translate
+from shimgw.messages import ABSENT, ParsedRequest, V2Response
 from shimgw.runtime import Runtime
-from shimgw.server import Exchange, Gateway, _translate
+from shimgw.server import Gateway
 from shimgw.snapshot import ProxyOperation, Snapshot, build_snapshot, load_sources
 from shimgw.translate.walker import Report
 
@@ -72,7 +73,7 @@ def get_job(snapshot: Snapshot, run: dict[str, Any]) -> tuple[Any, Exchange]:
     )
     parsed = ParsedRequest(operation="getJob", path={"job_id": 1}, query={}, headers={})
     try:
-        return _translate(snapshot, op, parsed, answer, ex), ex
+        return translate(snapshot, op, parsed, answer, ex), ex
     except AnswerContractViolation as violation:
         return violation, ex
 
@@ -151,4 +152,21 @@ def test_error_answers_from_the_status_table_are_checked_too(tmp_path: Path) -> 
     )
     parsed = ParsedRequest(operation="getJob", path={"job_id": 1}, query={}, headers={})
     with pytest.raises(AnswerContractViolation, match="Retry-After"):
-        _translate(snapshot, op, parsed, answer, ex)
+        translate(snapshot, op, parsed, answer, ex)
+
+
+def test_report_and_off_modes_decode_big_integers_exactly_too() -> None:
+    # An answer that is not checked (or broke its contract in report mode) is still decoded
+    # for translation; its integers must not turn into floats on that path either.
+    from shimgw.exchange import _lenient_decode
+
+    big = 123456789012345678901234567890
+    answer = V2Response(
+        status=200,
+        headers={},
+        content_type="application/json",
+        body=b'{"n": %d, "m": -9223372036854775809}' % big,
+    )
+    assert _lenient_decode(answer) == {"n": big, "m": -(2**63) - 1}
+    broken = V2Response(status=200, headers={}, content_type="application/json", body=b"{")
+    assert _lenient_decode(broken) is ABSENT

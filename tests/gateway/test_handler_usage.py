@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from handler_support import Harness, demo_run
 
+from shimgw.exchange import Exchange
 from shimgw.routing import canary
-from shimgw.server import Exchange
 
 ACME = hashlib.sha256(b"acme-key").hexdigest()
 CLIENTS = [{"name": "acme", "key_sha256": [ACME]}]
