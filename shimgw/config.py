@@ -6,17 +6,17 @@ Relative paths are taken from the config file's folder.
 
 Each YAML section is one frozen dataclass below, and each of its keys one field
 that carries its default and its reader (`setting(default, reader)`): adding a
-key is adding a field. `parse_config` walks `Config`'s fields in order; a plain
-section is read by `_section` from its fields alone, the few keys whose default
-or check depends on another section (upstream weights, routes, groups) have a
-reader of their own, and checks that span sections run once all are read.
+key is adding a field (the readers of one value are in configvalues.py).
+`parse_config` walks `Config`'s fields in order; a plain section is read by
+`_section` from its fields alone, the few keys whose default or check depends on
+another section (upstream weights, routes, groups) have a reader of their own,
+and checks that span sections run once all are read.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -28,7 +28,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from shimgw import configvalues as cv
 from shimgw import yamlfile
+from shimgw.configvalues import Read, path_setting, section, setting
 from shimgw.errors import ConfigError
 from shimgw.files import read_regular
 from shimgw.shadow.rules import ShadowLimits, ShadowRule, parse_limits, parse_rules
@@ -40,150 +42,6 @@ _CLIENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 _HEX = frozenset("0123456789abcdef")
 UNNAMED_CLIENT = "unnamed"  # the usage counts' name for every key no client lists
 DEFAULT_ADMIN_PORT: int | None = 9180
-Read = Callable[[Any, str], Any]  # (YAML value, dotted key) → typed value, or ConfigError
-
-
-# --- readers of one value -------------------------------------------------------------------
-
-
-def _str(value: Any, key: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(key, f"expected a non-empty string, got {value!r}")
-    return value
-
-
-def _int(value: Any, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(key, f"expected a whole number, got {value!r}")
-    return value
-
-
-def _at_least(low: int) -> Read:
-    def check(value: Any, key: str) -> int:
-        number = _int(value, key)
-        if number < low:
-            raise ConfigError(key, f"expected a whole number ≥ {low}, got {number}")
-        return number
-
-    return check
-
-
-def _positive(value: Any, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-        raise ConfigError(key, f"expected a finite number > 0, got {value!r}")
-    return float(value)
-
-
-def _non_negative(value: Any, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
-        raise ConfigError(key, f"expected a finite number ≥ 0, got {value!r}")
-    return float(value)
-
-
-def _header_value(value: Any, key: str) -> str:
-    text = _str(value, key)
-    if not text.isprintable() or not text.isascii():
-        raise ConfigError(key, f"expected printable ASCII text, got {text!r}")
-    return text
-
-
-def _fraction(value: Any, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ConfigError(key, f"expected a number from 0 to 1, got {value!r}")
-    return float(value)
-
-
-def _bool(value: Any, key: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(key, f"expected true or false, got {value!r}")
-    return value
-
-
-def _port(value: Any, key: str) -> int:
-    port = _int(value, key)
-    if not 0 <= port <= 65535:
-        raise ConfigError(key, f"{port} is not a TCP port")
-    return port
-
-
-def _admin_port(value: Any, key: str) -> int | None:
-    """A port, or `off` (YAML false) for no admin listener at all."""
-    if value is False or value == "off":
-        return None
-    return _port(value, key)
-
-
-def _bytes(value: Any, key: str) -> int:
-    size = _int(value, key)
-    if size < 1024:
-        raise ConfigError(key, f"expected at least 1024 bytes, got {size}")
-    return size
-
-
-def _choice(*options: str) -> Read:
-    def check(value: Any, key: str) -> str:
-        if value not in options:
-            raise ConfigError(key, f"expected one of {', '.join(options)}, got {value!r}")
-        return str(value)
-
-    return check
-
-
-def _weight(value: Any, key: str) -> int:
-    weight = _int(value, key)
-    if weight < 0:
-        raise ConfigError(key, f"a weight is a whole number ≥ 0, got {weight}")
-    return weight
-
-
-def _str_list(value: Any, key: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ConfigError(key, "expected a list of strings")
-    return value
-
-
-def _dict(value: Any, key: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ConfigError(key, "expected a mapping")
-    return value
-
-
-def _list(value: Any, key: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise ConfigError(key, "expected a list")
-    return value
-
-
-def _path(value: Any, key: str, base: Path) -> Path:
-    resolved = (base / _str(value, key)).resolve()
-    if not resolved.exists():
-        raise ConfigError(key, f"{resolved} does not exist")
-    return resolved
-
-
-def setting(default: Any, read: Read | None) -> Any:
-    """A key of a section: its default and how its YAML value is read.
-
-    `read=None` marks a value the section's own reader supplies (it depends on
-    another section, or on the file's folder).
-    """
-    if isinstance(default, Mapping):  # read-only, so one shared empty mapping is safe
-        return field(default_factory=lambda: default, metadata={"read": read})
-    return field(default=default, metadata={"read": read})
-
-
-def path_setting() -> Any:
-    """A file or folder, relative to the config file; None: the bundled one."""
-    return field(default=None, metadata={"read": _path, "relative": True})
-
-
-def section(cls: Callable[[], Any], reader: Callable[..., Any] | None = None) -> Any:
-    """A YAML section of `Config`: absent from the file, it is all defaults.
-
-    `reader(r, read_so_far)` reads a section whose keys depend on sections read
-    before it; without one, `_section` reads the section from its fields alone.
-    """
-    return field(default=cls(), metadata={"section": cls, "reader": reader})
 
 
 # --- the sections ---------------------------------------------------------------------------
@@ -191,9 +49,9 @@ def section(cls: Callable[[], Any], reader: Callable[..., Any] | None = None) ->
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ListenConfig:
-    host: str = setting("127.0.0.1", _str)
-    port: int = setting(8080, _port)
-    server_header: str = setting("shimgw", _header_value)  # the `Server` header of every answer
+    host: str = setting("127.0.0.1", cv.string)
+    port: int = setting(8080, cv.port)
+    server_header: str = setting("shimgw", cv.header_value)  # the `Server` header of every answer
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -201,14 +59,15 @@ class UpstreamConfig:
     name: str
     url: str
     weight: int
-    max_connections: int = setting(128, _at_least(1))  # calls in flight (one per connection)
-    max_queue: int = setting(128, _at_least(0))  # calls waiting for a slot ≤ timeouts.connect s
+    max_connections: int = setting(128, cv.at_least(1))  # calls in flight (one per connection)
+    max_queue: int = setting(128, cv.at_least(0))  # calls waiting for a slot ≤ timeouts.connect s
     # Sent on every call to this upstream, values read from the environment (never the file).
     # (YAML `headers_env`: header name → variable name)
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     # v2: an orchestrator, calls translated; phase1: a legacy backend, calls passed through
-    protocol: str = setting("v2", _choice("v2", "phase1"))
-    shadow_only: bool = setting(False, _bool)  # never serves; the only arm unsafe shadows reach
+    protocol: str = setting("v2", cv.choice("v2", "phase1"))
+    # Never serves; the only arm unsafe shadows reach.
+    shadow_only: bool = setting(False, cv.boolean)
 
     def __post_init__(self) -> None:
         if self.shadow_only and self.weight > 0:
@@ -219,12 +78,12 @@ class UpstreamConfig:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TimeoutsConfig:
-    connect: float = setting(2.0, _positive)
-    total: float = setting(10.0, _positive)
+    connect: float = setting(2.0, cv.positive)
+    total: float = setting(10.0, cv.positive)
     # The Phase 1 edge: a whole request head, a whole body, an idle keep-alive connection.
-    client_header: float = setting(10.0, _positive)
-    client_body: float = setting(30.0, _positive)
-    client_idle: float = setting(75.0, _positive)
+    client_header: float = setting(10.0, cv.positive)
+    client_body: float = setting(30.0, cv.positive)
+    client_idle: float = setting(75.0, cv.positive)
 
     def __post_init__(self) -> None:
         if self.connect > self.total:
@@ -242,15 +101,15 @@ class ContractsConfig:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ValidationConfig:
-    responses: str = setting("enforce", _choice("enforce", "report", "off"))
+    responses: str = setting("enforce", cv.choice("enforce", "report", "off"))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class LimitsConfig:
-    max_body_bytes: int = setting(1 << 20, _bytes)
-    max_upstream_body_bytes: int = setting(16 << 20, _bytes)
-    max_connections: int = setting(4096, _at_least(1))  # open Phase 1 connections per process
-    per_client_rps: float = setting(0.0, _non_negative)  # 0: no per-client rate limit
+    max_body_bytes: int = setting(1 << 20, cv.byte_size)
+    max_upstream_body_bytes: int = setting(16 << 20, cv.byte_size)
+    max_connections: int = setting(4096, cv.at_least(1))  # open Phase 1 connections per process
+    per_client_rps: float = setting(0.0, cv.non_negative)  # 0: no per-client rate limit
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -274,12 +133,12 @@ class ClientConfig:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RoutingConfig:
-    key: str = setting("header:X-Api-Key", _str)  # "header:<Name>" or "client_address"
-    salt: str = setting("shimgw", _str)
+    key: str = setting("header:X-Api-Key", cv.string)  # "header:<Name>" or "client_address"
+    salt: str = setting("shimgw", cv.string)
     # Phase 1 operationId → weights; both read by `_routing` (they name upstreams)
     routes: Mapping[str, Mapping[str, int]] = setting(MappingProxyType({}), None)
     groups: tuple[GroupConfig, ...] = setting((), None)
-    force_header: str = setting("X-Shimgw-Upstream", _str)
+    force_header: str = setting("X-Shimgw-Upstream", cv.string)
     shadow: tuple[ShadowRule, ...] = setting((), None)  # read by `_routing` (shadow/rules.py)
 
     def __post_init__(self) -> None:
@@ -293,35 +152,35 @@ class RoutingConfig:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class AdminConfig:
-    host: str = setting("127.0.0.1", _str)
-    port: int | None = setting(DEFAULT_ADMIN_PORT, _admin_port)  # None: no admin listener
-    token_env: str = setting("SHIMGW_ADMIN_TOKEN", _str)
+    host: str = setting("127.0.0.1", cv.string)
+    port: int | None = setting(DEFAULT_ADMIN_PORT, cv.admin_port)  # None: no admin listener
+    token_env: str = setting("SHIMGW_ADMIN_TOKEN", cv.string)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RollbackConfig:
-    enabled: bool = setting(True, _bool)
-    max_error_rate: float = setting(0.02, _fraction)
-    max_p99_ms: float = setting(800.0, _positive)
-    min_requests: int = setting(50, _int)
-    window_s: float = setting(60.0, _positive)
-    health_failures: int = setting(0, _int)  # 0: no health probes
-    health_interval_s: float = setting(5.0, _positive)
+    enabled: bool = setting(True, cv.boolean)
+    max_error_rate: float = setting(0.02, cv.fraction)
+    max_p99_ms: float = setting(800.0, cv.positive)
+    min_requests: int = setting(50, cv.integer)
+    window_s: float = setting(60.0, cv.positive)
+    health_failures: int = setting(0, cv.integer)  # 0: no health probes
+    health_interval_s: float = setting(5.0, cv.positive)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class LoggingConfig:
-    level: str = setting("info", _choice("debug", "info", "warning", "error"))
-    access: bool = setting(True, _bool)
+    level: str = setting("info", cv.choice("debug", "info", "warning", "error"))
+    access: bool = setting(True, cv.boolean)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TracingConfig:
     """Fallbacks for the standard OTEL_* variables, which win when set (tracing.py)."""
 
-    sample_ratio: float = setting(0.0, _fraction)  # OTEL_TRACES_SAMPLER(_ARG)
-    exporter: str = setting("none", _choice("none", "otlp"))  # OTEL_TRACES_EXPORTER
-    endpoint: str | None = setting(None, _str)  # OTEL_EXPORTER_OTLP(_TRACES)_ENDPOINT
+    sample_ratio: float = setting(0.0, cv.fraction)  # OTEL_TRACES_SAMPLER(_ARG)
+    exporter: str = setting("none", cv.choice("none", "otlp"))  # OTEL_TRACES_EXPORTER
+    endpoint: str | None = setting(None, cv.string)  # OTEL_EXPORTER_OTLP(_TRACES)_ENDPOINT
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -329,13 +188,13 @@ class ShutdownConfig:
     """SIGTERM: `/readyz` answers 503 at once and the listeners keep serving `drain_s` (load
     balancers stop sending), then in-flight requests get `grace_s` to finish."""
 
-    drain_s: float = setting(5.0, _non_negative)
-    grace_s: float | None = setting(None, _positive)  # None: timeouts.total
+    drain_s: float = setting(5.0, cv.non_negative)
+    grace_s: float | None = setting(None, cv.positive)  # None: timeouts.total
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CacheConfig:
-    max_bytes: int = setting(8 << 20, _int)  # 0: no answer memo
+    max_bytes: int = setting(8 << 20, cv.integer)  # 0: no answer memo
 
     def __post_init__(self) -> None:
         if self.max_bytes < 0:
@@ -390,7 +249,7 @@ class _Reader:
             default = spec.default_factory()  # type: ignore[operator]
         if spec.metadata.get("relative"):
             base = self.base
-            return self.get(spec.name, lambda v, k: _path(v, k, base), default)
+            return self.get(spec.name, lambda v, k: cv.path_value(v, k, base), default)
         return self.get(spec.name, read, default)
 
     def done(self) -> None:
@@ -434,7 +293,7 @@ def _upstreams(r: _Reader, _: Mapping[str, Any]) -> Mapping[str, UpstreamConfig]
 
 
 def _upstream(entry: _Reader, name: str, default_weight: int) -> UpstreamConfig:
-    url = entry.get("url", _str, "")
+    url = entry.get("url", cv.string, "")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(entry.path("url"), f"expected an http(s) URL, got {url!r}")
@@ -446,13 +305,13 @@ def _upstream(entry: _Reader, name: str, default_weight: int) -> UpstreamConfig:
             "and logged); give the orchestrator's credentials in a header from the "
             "environment (`upstreams.<name>.headers_env`)",
         )
-    env_headers: dict[str, Any] = entry.get("headers_env", _dict, {})
+    env_headers: dict[str, Any] = entry.get("headers_env", cv.mapping, {})
     return _section(
         entry,
         UpstreamConfig,
         name=name,
         url=url.rstrip("/"),
-        weight=entry.get("weight", _weight, default_weight),
+        weight=entry.get("weight", cv.weight, default_weight),
         headers=_headers_from_env(env_headers, entry.path("headers_env")),
     )
 
@@ -463,7 +322,7 @@ def _headers_from_env(raw: Mapping[str, Any], key: str) -> tuple[tuple[str, str]
         where = f"{key}.{name}"
         if not isinstance(name, str) or not _TOKEN.match(name):
             raise ConfigError(where, "not an HTTP header name")
-        value = os.environ.get(_str(variable, where), "")
+        value = os.environ.get(cv.string(variable, where), "")
         if not value or "\r" in value or "\n" in value:
             raise ConfigError(where, f"environment variable {variable} is unset or not one line")
         out.append((name, value))
@@ -472,11 +331,11 @@ def _headers_from_env(raw: Mapping[str, Any], key: str) -> tuple[tuple[str, str]
 
 def _routing(r: _Reader, read: Mapping[str, Any]) -> RoutingConfig:
     upstreams: Mapping[str, UpstreamConfig] = read["upstreams"]
-    routes_raw: dict[str, Any] = r.get("routes", _dict, {})
+    routes_raw: dict[str, Any] = r.get("routes", cv.mapping, {})
     routes = {
         str(op): _weights(w, f"{r.path('routes')}.{op}", upstreams) for op, w in routes_raw.items()
     }
-    raw_groups: list[Any] = r.get("groups", _list, [])
+    raw_groups: list[Any] = r.get("groups", cv.sequence, [])
     groups = tuple(
         _group(_Reader(g, f"{r.path('groups')}[{i}]", r.base), i, upstreams)
         for i, g in enumerate(raw_groups)
@@ -508,12 +367,12 @@ def _shadowing(r: _Reader, _: Mapping[str, Any]) -> ShadowLimits:
 
 
 def _group(gr: _Reader, index: int, upstreams: Mapping[str, UpstreamConfig]) -> GroupConfig:
-    name = gr.get("name", _str, f"group{index}")
-    header = gr.get("header", _str, None)
-    values: list[str] = gr.get("values", _str_list, [])
-    keys: list[str] = gr.get("key_sha256", _str_list, [])
+    name = gr.get("name", cv.string, f"group{index}")
+    header = gr.get("header", cv.string, None)
+    values: list[str] = gr.get("values", cv.str_list, [])
+    keys: list[str] = gr.get("key_sha256", cv.str_list, [])
     weights = gr.get("weights", lambda v, k: _weights(v, k, upstreams), None)
-    pin = gr.get("upstream", _str, None)
+    pin = gr.get("upstream", cv.string, None)
     gr.done()
     if pin is not None:
         if pin not in upstreams or weights is not None:
@@ -552,10 +411,10 @@ def _clients(raw: Any, key: str) -> tuple[ClientConfig, ...]:
     named: dict[str, str] = {}  # name → where it was given
     owner: dict[str, str] = {}  # hash → client name
     out = []
-    for i, entry in enumerate(_list(raw, key)):
+    for i, entry in enumerate(cv.sequence(raw, key)):
         where = f"{key}[{i}]"
         r = _Reader(entry, where, Path("."))
-        name = r.get("name", _str, "")
+        name = r.get("name", cv.string, "")
         digests: Any = r.get("key_sha256", lambda v, _: v, [])
         r.done()
         if not name:
@@ -595,7 +454,7 @@ def _weights(raw: Any, key: str, upstreams: Mapping[str, Any]) -> Mapping[str, i
     for name, weight in raw.items():
         if name not in upstreams:
             raise ConfigError(f"{key}.{name}", f"unknown upstream (known: {', '.join(upstreams)})")
-        out[str(name)] = _weight(weight, f"{key}.{name}")
+        out[str(name)] = cv.weight(weight, f"{key}.{name}")
     if sum(out.values()) == 0:
         raise ConfigError(key, "all weights are 0: no upstream would serve")
     return MappingProxyType(out)
@@ -625,7 +484,7 @@ class Config:
     cache: CacheConfig = section(CacheConfig)
     shadowing: ShadowLimits = field(default=ShadowLimits(), metadata={"reader": _shadowing})
     shutdown: ShutdownConfig = section(ShutdownConfig)
-    upstream_transport: str = setting("fast", _choice("fast", "aiohttp"))  # fast | aiohttp
+    upstream_transport: str = setting("fast", cv.choice("fast", "aiohttp"))  # fast | aiohttp
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

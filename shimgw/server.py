@@ -20,9 +20,9 @@ check, translation, sent check) live in exchange.py.
 `_finish` is the one place that turns an outcome into the HTTP response
 (`exchange.respond`: the Phase 1 error body for errors, never a status the
 operation does not promise, 502 for a bug: Phase 1 has no 500; then the
-operation's lifecycle headers, if its translation has any) and that records it: the upstream's health for the
-rollback windows, the metrics, the usage counts (usage.py), the warning lines
-and the access line.
+operation's lifecycle headers, if its translation has any) and that records
+it: the upstream's health for the rollback windows, the metrics, the usage
+counts (usage.py), the warning lines and the access line.
 So every outcome is answered, counted and logged the same way, whichever step
 produced it, and the pipeline reads like the list above.
 """
