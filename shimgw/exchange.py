@@ -24,9 +24,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
@@ -63,6 +63,7 @@ from shimgw.translate.engine import translate_answer
 from shimgw.wirecheck import check_sent, error_answer, excerpt
 
 log = logging.getLogger("shimgw")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,22 +171,22 @@ async def send(
     """The raw answer; a transport failure is noted against the upstream here, an answer
     once its contract check has said whether it counts as an error."""
     if ex.tracer is None:
-        return await _send_timed(upstream, call, call.headers, ex)
+        return await _timed(upstream.send(call, call.headers), ex)
     headers = dict(call.headers)
     with tracing.client_span(
         ex.tracer, method=call.method, template=template, url=url, arm=ex.upstream, headers=headers
     ) as span:
-        answer = await _send_timed(upstream, call, headers, ex)
+        answer = await _timed(upstream.send(call, headers), ex)
         span.set_attribute("http.response.status_code", answer.status)
         return answer
 
 
-async def _send_timed(
-    upstream: Upstream, call: V2Request, headers: Mapping[str, str], ex: Exchange
-) -> V2Response:
+async def _timed(call: Awaitable[_T], ex: Exchange) -> _T:
+    """The upstream call, timed, for both arms: a transport failure is noted against the
+    upstream, the shutdown's cut becomes `ShuttingDown` (the busy answer), not a failure."""
     started = time.perf_counter()
     try:
-        answer = await upstream.send(call, headers)
+        answer = await call
     except asyncio.CancelledError as exc:
         if is_shutdown_cut(exc):
             raise cut_request() from None
@@ -210,20 +211,7 @@ async def forward_legacy(
     """The legacy arm: the call as it came, the answer as it is once phase1.yaml passed it
     (legacy_arm.py); noted against the upstream like an orchestrator's answer."""
     call = pass_through(request.method, request.raw_path, request.headers, body, extra)
-    started = time.perf_counter()
-    try:
-        answer = await upstream.forward(call)
-    except asyncio.CancelledError as exc:
-        if is_shutdown_cut(exc):
-            raise cut_request() from None
-        raise
-    except (UpstreamTimeout, UpstreamError) as failure:
-        ex.upstream_seconds, ex.upstream_failed = time.perf_counter() - started, True
-        ex.upstream_errors.append(
-            "timeout" if isinstance(failure, UpstreamTimeout) else "unreachable"
-        )
-        raise
-    ex.upstream_seconds = time.perf_counter() - started
+    answer = await _timed(upstream.forward(call), ex)
     if answer.status >= 500:
         ex.upstream_failed = True
         ex.upstream_errors.append("5xx")
