@@ -158,7 +158,7 @@ def test_error_answers_from_the_status_table_are_checked_too(tmp_path: Path) -> 
 def test_report_and_off_modes_decode_big_integers_exactly_too() -> None:
     # An answer that is not checked (or broke its contract in report mode) is still decoded
     # for translation; its integers must not turn into floats on that path either.
-    from shimgw.exchange import _lenient_decode
+    from shimgw.exchange import lenient_decode
 
     big = 123456789012345678901234567890
     answer = V2Response(
@@ -167,6 +167,6 @@ def test_report_and_off_modes_decode_big_integers_exactly_too() -> None:
         content_type="application/json",
         body=b'{"n": %d, "m": -9223372036854775809}' % big,
     )
-    assert _lenient_decode(answer) == {"n": big, "m": -(2**63) - 1}
+    assert lenient_decode(answer) == {"n": big, "m": -(2**63) - 1}
     broken = V2Response(status=200, headers={}, content_type="application/json", body=b"{")
-    assert _lenient_decode(broken) is ABSENT
+    assert lenient_decode(broken) is ABSENT

@@ -40,7 +40,6 @@ from typing import Any
 import orjson
 from prometheus_client import Counter
 
-from shimgw import jsoncodec
 from shimgw.errors import (
     GatewayError,
     InternalError,
@@ -49,8 +48,9 @@ from shimgw.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from shimgw.exchange import lenient_decode
 from shimgw.legacy_arm import Phase1Upstream, answer_headers, pass_through
-from shimgw.messages import ABSENT, ParsedRequest, V2Response
+from shimgw.messages import ParsedRequest, V2Response
 from shimgw.observe import Metrics
 from shimgw.shadow.book import DiffBook, Sample, Side, request_line
 from shimgw.shadow.compare import NoiseModel, Observed, Result, Verdict, diff, judge
@@ -114,7 +114,8 @@ def observed(
 
 
 def error_observed(error: GatewayError, rid: str, promised: frozenset[int]) -> Observed:
-    """The Phase 1 error answer a client would have got for `error` (as server.py makes it)."""
+    """The Phase 1 error answer a client would have got for `error` (as `exchange.respond`
+    makes it)."""
     if error.status not in promised:
         error = InternalError(error.message)
     body = orjson.dumps({"error": error.message, "code": error.status, "request_id": rid})
@@ -340,12 +341,7 @@ class ShadowRunner:
             except UpstreamContractViolation:
                 if mode == "enforce":
                     raise
-        if not answer.body or "json" not in answer.content_type:
-            return ABSENT
-        try:
-            return jsoncodec.loads(answer.body)
-        except ValueError:
-            return ABSENT
+        return lenient_decode(answer)  # as the handler decodes it in these modes
 
     @staticmethod
     def _check_size(seed: Seed, body: bytes) -> None:
