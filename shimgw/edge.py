@@ -19,7 +19,14 @@ one lacks for a gateway facing unknown clients:
   unknown method) gets the Phase 1 error body with a fresh `X-Request-ID`
   (`handle_error`), and one JSON log line naming only the kind of fault: what
   the parser quotes (raw header bytes, keys and tokens among them) is never
-  logged, and neither is a traceback for a client's fault.
+  logged, and neither is a traceback for a client's fault;
+- a connection that closes after an answer whose request body was not all
+  read (100-continue over the limit, say) ends our side first and drops what
+  still comes (`_close_first`, RFC 9112 §9.6), so a client still sending reads
+  the answer instead of a reset; on a kept connection the body is drained;
+- the stop (`shutdown`): a request in progress gets `shutdown.grace_s`, its body
+  still read if it is arriving; one still running then is cancelled with
+  `SHUTDOWN_CUT`, which the handler answers 503 with Retry-After (exchange.py).
 
 Settings are read from the snapshot in force when a connection opens, so a
 reload applies to new connections.

@@ -46,8 +46,9 @@ class PayloadTooLarge(BadRequest):
 
 
 class AnnouncedBodyTooLarge(PayloadTooLarge):
-    """Refused by its declared length in place of `100 Continue`: the client never sends
-    the body, so the connection closes after the answer (RFC 9110 §10.1.1)."""
+    """Refused by its declared length in place of `100 Continue`: the body is never read
+    (a client that waited does not send it, one that did not is not read), so the
+    connection closes after the answer (RFC 9110 §10.1.1; edge.py `_close_first`)."""
 
 
 class BodyTimeout(BadRequest):
