@@ -265,13 +265,13 @@ async def _gate(request: web.Request, handler: Handler) -> web.StreamResponse:
     record_seen(
         legacy.store.seen,
         SeenRequest(
-            "legacy",
-            operation,
-            request.method,
-            raw_path,
-            raw_query,
-            _joined_headers(request),
-            body,
+            instance="legacy",
+            operation=operation,
+            method=request.method,
+            path=raw_path,
+            query_string=raw_query,
+            headers=_joined_headers(request),
+            body=body,
         ),
     )
     info = RequestInfo.of(request)

@@ -138,7 +138,7 @@ class Violation:
     message: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SeenRequest:
     instance: str
     operation: str | None

@@ -162,9 +162,16 @@ def test_the_request_log_keeps_the_newest_requests_only() -> None:
 
     store = RunStore()
     for n in range(SEEN_KEEP * 3):
-        record_seen(
-            store.seen, SeenRequest("stable", "getRun", "GET", f"/v2/runs/run-{n}", "", {}, b"")
+        seen = SeenRequest(
+            instance="stable",
+            operation="getRun",
+            method="GET",
+            path=f"/v2/runs/run-{n}",
+            query_string="",
+            headers={},
+            body=b"",
         )
+        record_seen(store.seen, seen)
     assert SEEN_KEEP <= len(store.seen) <= 2 * SEEN_KEEP
     assert store.seen[-1].path == f"/v2/runs/run-{SEEN_KEEP * 3 - 1}"
     paths = [seen.path for seen in store.seen]
