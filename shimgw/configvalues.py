@@ -157,6 +157,6 @@ def section(cls: Callable[[], Any], reader: Callable[..., Any] | None = None) ->
     """A YAML section of `Config`: absent from the file, it is all defaults.
 
     `reader(r, read_so_far)` reads a section whose keys depend on sections read
-    before it; without one, `_section` reads the section from its fields alone.
+    before it; without one, config.py's `_section` reads the section from its fields alone.
     """
     return field(default=cls(), metadata={"section": cls, "reader": reader})
