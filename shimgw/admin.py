@@ -16,7 +16,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from shimgw.runtime import ADMIN_TOKEN_HEADER, Runtime
+from shimgw.shadow.book import DiffShare
 from shimgw.shadow.runner import ShadowRunner
+from shimgw.shares import DIFFS, USAGE, ShareDir
+from shimgw.usage import UsageShare
 
 
 def _json(data: object, status: int = 200) -> web.Response:
@@ -34,8 +37,11 @@ def _token(request: web.Request) -> str | None:
     return request.headers.get(ADMIN_TOKEN_HEADER)
 
 
-def build_admin_app(runtime: Runtime, shadow: ShadowRunner | None = None) -> web.Application:
-    admin = _Admin(runtime, shadow or ShadowRunner(runtime.metrics))
+def build_admin_app(
+    runtime: Runtime, shadow: ShadowRunner | None = None, shares: ShareDir | None = None
+) -> web.Application:
+    """`shares`: under `--workers N`, where the other workers' books are (shares.py)."""
+    admin = _Admin(runtime, shadow or ShadowRunner(runtime.metrics), shares)
     app = web.Application()
     app.router.add_get("/admin/diffs", admin.diffs)
     app.router.add_get("/admin/status", admin.status)
@@ -52,8 +58,8 @@ def build_admin_app(runtime: Runtime, shadow: ShadowRunner | None = None) -> web
 class _Admin:
     """The admin handlers: reads are open, mutations check the token first."""
 
-    def __init__(self, runtime: Runtime, shadow: ShadowRunner) -> None:
-        self.runtime, self.shadow = runtime, shadow
+    def __init__(self, runtime: Runtime, shadow: ShadowRunner, shares: ShareDir | None) -> None:
+        self.runtime, self.shadow, self.shares = runtime, shadow, shares
 
     def _refused(self, request: web.Request) -> web.Response | None:
         if self.runtime.admin_ok(_token(request)):
@@ -67,10 +73,11 @@ class _Admin:
         return _json(self.runtime.describe())
 
     async def usage(self, request: web.Request) -> web.Response:
-        # Per client and operation since start (this worker's share under --workers):
-        # names only, never a key or its hash.
+        # Per client and operation since start, every worker's book added up (under
+        # --workers the others' are at most a second old): names only, never a key or hash.
         runtime = self.runtime
-        return _json(runtime.usage.describe(runtime.current.config.clients))
+        others = self.shares.others(USAGE, UsageShare.from_json) if self.shares else []
+        return _json(runtime.usage.describe(runtime.current.config.clients, others))
 
     async def reload(self, request: web.Request) -> web.Response:
         refused = self._refused(request)
@@ -102,9 +109,12 @@ class _Admin:
         return _json({"status": "ok", "version": self.runtime.current.version})
 
     async def diffs(self, request: web.Request) -> web.Response:
-        # What shadow comparison found (this worker's share under --workers); redacted.
-        noise = {op: self.shadow.noise.noise_of(op) for op in self.shadow.noise.noisy}
-        return _json({"version": self.shadow.version, **self.shadow.book.describe(noise)})
+        # What shadow comparison found, every worker's book of this version added up;
+        # redacted (samples are redacted before they are stored or shared).
+        shadow = self.shadow
+        others = self.shares.others(DIFFS, DiffShare.from_json) if self.shares else []
+        same = [share for share in others if share.version == shadow.version]
+        return _json({"version": shadow.version, **shadow.book.describe(shadow.noise_map(), same)})
 
     async def readyz(self, request: web.Request) -> web.Response:
         reason = self.runtime.unready()

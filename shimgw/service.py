@@ -26,6 +26,7 @@ from shimgw.observe import access_log
 from shimgw.orchestrator import Upstream
 from shimgw.runtime import Runtime
 from shimgw.server import Gateway, build_server
+from shimgw.shares import DIFFS, PUBLISH_S, USAGE, ShareDir
 
 log = logging.getLogger("shimgw")
 
@@ -68,9 +69,15 @@ def watched_files(runtime: Runtime) -> list[Path]:
 
 class Service:
     def __init__(
-        self, runtime: Runtime, *, reuse_port: bool = False, sock: socket.socket | None = None
+        self,
+        runtime: Runtime,
+        *,
+        reuse_port: bool = False,
+        sock: socket.socket | None = None,
+        shares: ShareDir | None = None,
     ) -> None:
         self.runtime = runtime
+        self.shares = shares  # under --workers: where each worker's books are added up
         self.gateway = Gateway(runtime)
         self.reuse_port = reuse_port
         self._sock = sock
@@ -98,6 +105,8 @@ class Service:
         await self._probe_round()
         self._tasks.append(asyncio.create_task(self._watch()))
         self._tasks.append(asyncio.create_task(self._probe_health()))
+        if self.shares is not None:
+            self._tasks.append(asyncio.create_task(self._share_books()))
         log.info(
             "listening",
             extra={
@@ -135,7 +144,8 @@ class Service:
         self.port = _bound_port(runner)
 
     async def _start_admin(self, config: Config, port: int) -> None:
-        admin = web.AppRunner(build_admin_app(self.runtime, self.gateway.shadow), access_log=None)
+        app = build_admin_app(self.runtime, self.gateway.shadow, self.shares)
+        admin = web.AppRunner(app, access_log=None)
         await admin.setup()
         self._runners.append(admin)
         await web.TCPSite(admin, config.admin.host, port, reuse_port=self.reuse_port).start()
@@ -156,6 +166,21 @@ class Service:
                 seen = now
                 await self.runtime.reload("file change")
                 seen = _fingerprint(watched_files(self.runtime))
+
+    async def _share_books(self) -> None:
+        """Publish this worker's usage and diff books for worker 0's admin answers."""
+        while True:
+            await asyncio.sleep(PUBLISH_S)
+            self._publish()
+
+    def _publish(self) -> None:
+        if self.shares is None:
+            return
+        try:
+            self.shares.publish(USAGE, self.runtime.usage.share().to_json())
+            self.shares.publish(DIFFS, self.gateway.shadow.share().to_json())
+        except OSError as exc:  # a full or removed directory costs the admin view, not serving
+            log.warning("cannot share this worker's books", extra={"fields": {"error": str(exc)}})
 
     async def _probe_health(self) -> None:
         """Ask every upstream's /v2/health, at once and then every `health_interval_s`.
@@ -198,6 +223,7 @@ class Service:
         for runner in reversed(self._runners):
             await runner.cleanup()
         await self.runtime.close()
+        self._publish()  # the last requests' counts outlive this worker
         # Spans still queued for export leave now (the exporter blocks: off the loop).
         await asyncio.to_thread(self.gateway.tracing.shutdown)
         if self.gateway.access is not None:

@@ -29,14 +29,17 @@ as `unnamed` from the reload on (a client renamed starts again under the new
 name). Memory is bounded by (clients named since start + 1) × (operations + 1)
 cells, whatever keys and paths arrive.
 
-Under `--workers N` the book is per process: `/admin/usage` is worker 0's
-share; the metric is summed over workers (and pods) by Prometheus.
+Under `--workers N` each process keeps its own book and publishes it as a
+`UsageShare` (shares.py) about once a second; worker 0's `/admin/usage` adds
+the others' shares to its own live book: counts summed, first seen the
+earliest, last seen the latest. The metric is summed over workers (and pods)
+by Prometheus.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -74,13 +77,6 @@ class Cell:
         self.count += 1
         self.last = now
         child.inc()
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "count": self.count,
-            "first_seen": rfc3339(self.first),
-            "last_seen": rfc3339(self.last),
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,32 +123,101 @@ class UsageBook:
             unmatched=tuple(self._cell(n, UNMATCHED) for n in names),
         )
 
-    def describe(self, clients: tuple[ClientConfig, ...]) -> dict[str, Any]:
+    def share(self) -> UsageShare:
+        """What this process counted, for the admin worker to add up (shares.py)."""
+        cells = tuple(
+            Tally(client=c.client, operation=c.operation, count=c.count, first=c.first, last=c.last)
+            for c in self._cells.values()
+            if c.count
+        )
+        return UsageShare(since=self.started, cells=cells)
+
+    def describe(
+        self, clients: tuple[ClientConfig, ...], others: Sequence[UsageShare] = ()
+    ) -> dict[str, Any]:
         """`/admin/usage`: every configured client (calls or not), `unnamed`, and clients
-        a reload removed that still have counts."""
+        a reload removed that still have counts; `others` are other workers' books."""
+        merged: dict[tuple[str, str], Tally] = {}
+        for share in (self.share(), *others):
+            for tally in share.cells:
+                key = (tally.client, tally.operation)
+                seen = merged.get(key)
+                merged[key] = tally if seen is None else seen.plus(tally)
         configured = [c.name for c in clients]
-        by_client: dict[str, list[Cell]] = {name: [] for name in (*configured, UNNAMED)}
-        for (client, _), cell in self._cells.items():
-            if cell.count:
-                by_client.setdefault(client, []).append(cell)
+        by_client: dict[str, list[Tally]] = {name: [] for name in (*configured, UNNAMED)}
+        for tally in merged.values():
+            by_client.setdefault(tally.client, []).append(tally)
         return {
-            "since": rfc3339(self.started),
+            "since": rfc3339(min([self.started, *(o.since for o in others)])),
+            "processes": 1 + len(others),
             "clients": {
-                name: _client(cells, configured=name in configured or name == UNNAMED)
-                for name, cells in by_client.items()
+                name: _client(tallies, configured=name in configured or name == UNNAMED)
+                for name, tallies in by_client.items()
             },
         }
 
 
-def _client(cells: list[Cell], *, configured: bool) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tally:
+    """One (client, operation) pair's count and first/last seen, as a value."""
+
+    client: str
+    operation: str
+    count: int
+    first: float
+    last: float
+
+    def plus(self, other: Tally) -> Tally:
+        return Tally(
+            client=self.client,
+            operation=self.operation,
+            count=self.count + other.count,
+            first=min(self.first, other.first),
+            last=max(self.last, other.last),
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "first_seen": rfc3339(self.first),
+            "last_seen": rfc3339(self.last),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class UsageShare:
+    """One process's book as data: written by each worker, read by the admin worker."""
+
+    since: float
+    cells: tuple[Tally, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        rows = [[t.client, t.operation, t.count, t.first, t.last] for t in self.cells]
+        return {"since": self.since, "cells": rows}
+
+    @classmethod
+    def from_json(cls, data: Any) -> UsageShare:
+        """ValueError for anything but what `to_json` writes (a torn or foreign file)."""
+        try:
+            cells = tuple(
+                Tally(client=c, operation=o, count=n, first=float(f), last=float(la))
+                for c, o, n, f, la in data["cells"]
+                if type(c) is str and type(o) is str and type(n) is int and n > 0
+            )
+            return cls(since=float(data["since"]), cells=cells)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a usage share: {exc}") from exc
+
+
+def _client(tallies: list[Tally], *, configured: bool) -> dict[str, Any]:
     return {
         "configured": configured,
-        "count": sum(c.count for c in cells),
-        "first_seen": rfc3339(min(c.first for c in cells)) if cells else None,
-        "last_seen": rfc3339(max(c.last for c in cells)) if cells else None,
-        "operations": {c.operation: c.describe() for c in sorted(cells, key=_by_operation)},
+        "count": sum(t.count for t in tallies),
+        "first_seen": rfc3339(min(t.first for t in tallies)) if tallies else None,
+        "last_seen": rfc3339(max(t.last for t in tallies)) if tallies else None,
+        "operations": {t.operation: t.describe() for t in sorted(tallies, key=_by_operation)},
     }
 
 
-def _by_operation(cell: Cell) -> str:
-    return cell.operation
+def _by_operation(tally: Tally) -> str:
+    return tally.operation

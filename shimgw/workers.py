@@ -8,7 +8,8 @@ the admin listener. A reload reaches every worker: SIGHUP to the parent is
 forwarded to all of them, and a reload through the admin API makes worker 0
 signal the parent, which forwards it. SIGTERM to the parent drains every
 worker. Metrics use prometheus-client's multiprocess mode, so `/metrics` on
-worker 0 sums every worker's counters.
+worker 0 sums every worker's counters; each worker's usage and diff books reach
+worker 0's admin answers through a private directory (shares.py).
 """
 
 from __future__ import annotations
@@ -44,19 +45,22 @@ EXIT_UNUSABLE = 2  # a config the process cannot serve (bad key, port in use)
 def serve(config_path: Path, *, workers: int, run: Runner) -> int:
     if workers < 1:
         raise SystemExit("shimgw: --workers must be at least 1")
-    metrics_dir = None
+    metrics_dir = shares_dir = None
     if workers > 1 and MULTIPROC_ENV not in os.environ:
         # Must be set before prometheus_client is imported (it picks its value class then).
         metrics_dir = tempfile.mkdtemp(prefix="shimgw-metrics-")
         os.environ[MULTIPROC_ENV] = metrics_dir
+    if workers > 1:
+        shares_dir = Path(tempfile.mkdtemp(prefix="shimgw-shares-"))  # mode 0700
     try:
-        return _serve(config_path, workers, run)
+        return _serve(config_path, workers, run, shares_dir)
     finally:
-        if metrics_dir is not None:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+        for made in (metrics_dir, shares_dir):
+            if made is not None:
+                shutil.rmtree(made, ignore_errors=True)
 
 
-def _serve(config_path: Path, workers: int, run: Runner) -> int:
+def _serve(config_path: Path, workers: int, run: Runner, shares: Path | None) -> int:
     from shimgw import tracing
     from shimgw.config import load_config
     from shimgw.observe import setup_logging
@@ -73,7 +77,7 @@ def _serve(config_path: Path, workers: int, run: Runner) -> int:
     if workers == 1:
         run(_worker_main(snapshot, index=0, workers=1))
         return 0
-    return _supervise(snapshot, workers, run)
+    return _Supervisor(snapshot, workers, run, shares).run()
 
 
 def check_ports(config: Config) -> None:
@@ -100,9 +104,12 @@ def check_ports(config: Config) -> None:
                 ) from exc
 
 
-async def _worker_main(snapshot: Snapshot, *, index: int, workers: int) -> None:
+async def _worker_main(
+    snapshot: Snapshot, *, index: int, workers: int, shares: Path | None = None
+) -> None:
     from shimgw.runtime import Runtime
     from shimgw.service import Service, run_until_signalled
+    from shimgw.shares import ShareDir
 
     if index > 0:
         # Only worker 0 listens for admin calls; the others would share its port at random.
@@ -111,7 +118,8 @@ async def _worker_main(snapshot: Snapshot, *, index: int, workers: int) -> None:
     # Worker 0 speaks for all (every worker sees a file change; one report is enough).
     hook = _tell_parent if workers > 1 and index == 0 else None
     runtime = Runtime(snapshot, reload_hook=hook)
-    await run_until_signalled(Service(runtime, reuse_port=workers > 1))
+    share_dir = ShareDir(shares) if shares is not None else None  # this process's pid
+    await run_until_signalled(Service(runtime, reuse_port=workers > 1, shares=share_dir))
 
 
 def _tell_parent(reason: str) -> None:
@@ -124,16 +132,12 @@ def _tell_parent(reason: str) -> None:
         os.kill(os.getppid(), signal.SIGUSR1)
 
 
-def _supervise(snapshot: Snapshot, workers: int, run: Runner) -> int:
-    return _Supervisor(snapshot, workers, run).run()
-
-
 class _Supervisor:
     """The parent of N workers: forwards signals, restarts a crashed worker from the last
     good config, and gives up when workers keep crashing."""
 
-    def __init__(self, snapshot: Snapshot, workers: int, run: Runner) -> None:
-        self.workers, self._run = workers, run
+    def __init__(self, snapshot: Snapshot, workers: int, run: Runner, shares: Path | None) -> None:
+        self.workers, self._run, self._shares = workers, run, shares
         self.children: dict[int, int] = {}  # pid → worker index
         self.last_good = snapshot  # what a restarted worker starts from
         self.stopping = False
@@ -216,7 +220,10 @@ class _Supervisor:
             signal.signal(signal.SIGUSR1, signal.SIG_IGN)
             code = 0
             try:
-                self._run(_worker_main(self.last_good, index=index, workers=self.workers))
+                main = _worker_main(
+                    self.last_good, index=index, workers=self.workers, shares=self._shares
+                )
+                self._run(main)
             except ConfigError as exc:  # its port was taken after all: no restart helps
                 print(f"shimgw: {exc}", file=sys.stderr)
                 code = EXIT_UNUSABLE

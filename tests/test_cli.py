@@ -288,3 +288,55 @@ async def test_workers_share_one_port_and_reload_together(
     }
     assert len(reloaded_pids) == 2, err
     assert "Traceback" not in err
+
+
+async def test_admin_usage_and_diffs_speak_for_every_worker(
+    tmp_path: Path, reference: dict[str, str]
+) -> None:
+    """Under --workers 2, /admin/usage and /admin/diffs (served by worker 0) add up what
+    every worker saw: a sunset decision read from `last_seen` must not miss the other half."""
+    port, admin_port, _, path = serve_config(
+        tmp_path,
+        reference,
+        logging={"level": "warning", "access": False},
+        upstreams={
+            "stable": {"url": reference["stable"], "weight": 1},
+            "mirror": {"url": reference["stable"], "weight": 0},
+        },
+        routing={"shadow": [{"operations": ["getJob"], "to": "mirror", "sample": 1.0}]},
+    )
+    proc = subprocess.Popen(
+        [*SHIMGW, "serve", "--config", str(path), "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    requests = 24
+    try:
+        await wait_http(f"http://127.0.0.1:{admin_port}/healthz")
+        await wait_http(f"http://127.0.0.1:{port}/api/v1/status")
+        for _ in range(requests):  # a new connection each: the kernel spreads them
+            status, _ = await get_json(
+                f"http://127.0.0.1:{port}/api/v1/jobs/1", headers={"X-Api-Key": "k"}
+            )
+            assert status == 200
+        usage: Any = None
+        compared = -1
+        for _ in range(40):  # the other worker's share is at most a second old
+            await asyncio.sleep(0.25)
+            _, usage = await get_json(f"http://127.0.0.1:{admin_port}/admin/usage")
+            _, diffs = await get_json(f"http://127.0.0.1:{admin_port}/admin/diffs")
+            compared = diffs["operations"].get("getJob", {}).get("compared", 0)
+            getjob = usage["clients"]["unnamed"]["operations"].get("getJob", {})
+            if getjob.get("count") == requests and compared == requests:
+                break
+        assert usage["clients"]["unnamed"]["operations"]["getJob"]["count"] == requests
+        assert compared == requests
+        assert diffs["processes"] == usage["processes"] == 2
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err

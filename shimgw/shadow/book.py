@@ -8,6 +8,10 @@ the last N differing samples. Its memory is bounded by construction: the
 counters are keyed by operations and contract pointers (finite sets), the
 ring has a fixed length and each sample body is cut to `SAMPLE_BODY_CHARS`.
 
+Under `--workers N` each worker's book is also written out as a `DiffShare`
+(shares.py); worker 0 adds up the shares of the config in force (`version`):
+counts and pointers summed, learned noise joined, the newest samples kept.
+
 Samples are redacted before they are stored, never on the way out, so no
 secret is ever held in memory longer than the request that carried it:
 header values whose names are credentials are replaced, JSON members whose
@@ -22,7 +26,7 @@ from __future__ import annotations
 import re
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,7 +145,8 @@ def request_line(method: str, path_qs: str) -> str:
 
 
 class DiffBook:
-    """Counts and the last `keep` differing samples; one per runtime (per worker)."""
+    """Counts and the last `keep` differing samples; one per runtime (per worker: worker 0
+    adds up the others' shares when it answers)."""
 
     def __init__(self, keep: int = 20) -> None:
         self.counts: dict[str, dict[str, int]] = {}
@@ -160,18 +165,103 @@ class DiffBook:
         if verdict.result is Result.DIFFER and sample is not None:
             self.samples.append(sample)
 
-    def describe(self, noise: Mapping[str, frozenset[str]] | None = None) -> dict[str, Any]:
+    def share(self, version: str | None, noise: Mapping[str, frozenset[str]]) -> DiffShare:
+        """This process's book as data, for the admin worker to add up (shares.py)."""
+        return DiffShare(
+            version=version,
+            counts={op: dict(per_op) for op, per_op in self.counts.items()},
+            fields={op: dict(per_op) for op, per_op in self.fields.items()},
+            noise={op: sorted(pointers) for op, pointers in noise.items()},
+            samples=[s.to_json() for s in self.samples],
+        )
+
+    def describe(
+        self, noise: Mapping[str, frozenset[str]] | None = None, others: Sequence[DiffShare] = ()
+    ) -> dict[str, Any]:
+        """`/admin/diffs`; `others` are other workers' books (of the same version)."""
+        mine = self.share(None, noise or {})
+        counts, fields = _sum(mine.counts, others, "counts"), _sum(mine.fields, others, "fields")
+        learned: dict[str, set[str]] = {}
+        for share in (mine, *others):
+            for op, pointers in share.noise.items():
+                learned.setdefault(op, set()).update(pointers)
         operations = {}
-        for op in sorted(self.counts.keys() | self.fields.keys()):
-            counts = {r.value: self.counts.get(op, {}).get(r.value, 0) for r in Result}
+        for op in sorted(counts.keys() | fields.keys()):
+            tally = {r.value: counts.get(op, {}).get(r.value, 0) for r in Result}
             operations[op] = {
-                "counts": counts,
-                "compared": sum(counts[r.value] for r in Result if r is not Result.DROPPED),
-                "pointers": dict(sorted(self.fields.get(op, {}).items(), key=lambda kv: -kv[1])),
-                "noise": sorted((noise or {}).get(op, ())),
+                "counts": tally,
+                "compared": sum(tally[r.value] for r in Result if r is not Result.DROPPED),
+                "pointers": dict(sorted(fields.get(op, {}).items(), key=lambda kv: -kv[1])),
+                "noise": sorted(learned.get(op, ())),
             }
+        # Newest first; ties keep each book's own order (a stable sort).
+        samples = [s for share in (mine, *others) for s in reversed(share.samples)]
+        samples.sort(key=_sample_at, reverse=True)
         return {
             "at": time.time(),
+            "processes": 1 + len(others),
             "operations": operations,
-            "samples": [s.to_json() for s in reversed(self.samples)],
+            "samples": samples[: self.samples.maxlen],
         }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiffShare:
+    """One process's diff book as JSON-ready data: written by each worker, read by worker 0."""
+
+    version: str | None  # the snapshot it speaks for: other versions are not added up
+    counts: dict[str, dict[str, int]]
+    fields: dict[str, dict[str, int]]
+    noise: dict[str, list[str]]
+    samples: list[dict[str, Any]]  # Sample.to_json(), newest last
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "counts": self.counts,
+            "fields": self.fields,
+            "noise": self.noise,
+            "samples": self.samples,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> DiffShare:
+        """ValueError for anything but what `to_json` writes (a torn or foreign file)."""
+        try:
+            share = cls(
+                version=data["version"],
+                counts=_tallies(data["counts"]),
+                fields=_tallies(data["fields"]),
+                noise={str(op): [str(p) for p in ps] for op, ps in data["noise"].items()},
+                samples=[s for s in data["samples"] if isinstance(s, dict)],
+            )
+            for sample in share.samples:
+                float(sample["at"])
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a diff share: {exc}") from exc
+        if share.version is not None and not isinstance(share.version, str):
+            raise ValueError("not a diff share: version")
+        return share
+
+
+def _tallies(data: Any) -> dict[str, dict[str, int]]:
+    return {
+        str(op): {str(k): n for k, n in per_op.items() if type(n) is int and n >= 0}
+        for op, per_op in data.items()
+    }
+
+
+def _sum(
+    mine: dict[str, dict[str, int]], others: Sequence[DiffShare], attr: str
+) -> dict[str, dict[str, int]]:
+    total = {op: dict(per_op) for op, per_op in mine.items()}
+    for share in others:
+        for op, per_op in getattr(share, attr).items():
+            into = total.setdefault(op, {})
+            for key, n in per_op.items():
+                into[key] = into.get(key, 0) + n
+    return total
+
+
+def _sample_at(sample: Mapping[str, Any]) -> float:
+    return float(sample["at"])

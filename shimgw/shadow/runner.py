@@ -52,7 +52,7 @@ from shimgw.exchange import lenient_decode
 from shimgw.legacy_arm import Phase1Upstream, answer_headers, pass_through
 from shimgw.messages import ParsedRequest, V2Response
 from shimgw.observe import Metrics
-from shimgw.shadow.book import DiffBook, Sample, Side, request_line
+from shimgw.shadow.book import DiffBook, DiffShare, Sample, Side, request_line
 from shimgw.shadow.compare import NoiseModel, Observed, Result, Verdict, diff, judge
 from shimgw.shadow.rules import SAFE_METHODS, ShadowRule
 from shimgw.snapshot import ProxyOperation, Snapshot
@@ -131,6 +131,13 @@ class ShadowRunner:
         self._running: set[asyncio.Task[None]] = set()
         self._closed = False
         self.version: str | None = None  # the snapshot the book and the noise speak for
+
+    def noise_map(self) -> dict[str, frozenset[str]]:
+        return {op: self.noise.noise_of(op) for op in self.noise.noisy}
+
+    def share(self) -> DiffShare:
+        """The book and learned noise as data (shares.py), with the version they are for."""
+        return self.book.share(self.version, self.noise_map())
 
     def _follow(self, snapshot: Snapshot) -> None:
         """A new config or mapping starts a new book: earlier diffs and noise are stale."""

@@ -54,7 +54,8 @@ async def test_clients_are_counted_by_name_and_everyone_else_as_unnamed(
         ("unmatched", "acme"): 1,
     }
     usage = await admin_get(gateway, "/admin/usage")
-    assert set(usage) == {"since", "clients"}
+    assert set(usage) == {"since", "processes", "clients"}
+    assert usage["processes"] == 1  # one process, no other workers' books
     assert list(usage["clients"]) == ["acme", "beta", "unnamed"]
     acme = usage["clients"]["acme"]
     assert (acme["configured"], acme["count"]) == (True, 4)
