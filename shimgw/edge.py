@@ -39,7 +39,6 @@ import logging
 import time
 from typing import Any, cast
 
-import orjson
 from aiohttp import web
 from aiohttp.helpers import ceil_timeout
 from aiohttp.http_writer import StreamWriter
@@ -48,6 +47,7 @@ from aiohttp.web_request import BaseRequest
 
 from shimgw import observe
 from shimgw.errors import SHUTDOWN_CUT
+from shimgw.messages import error_document
 from shimgw.runtime import Runtime
 
 log = logging.getLogger("shimgw")
@@ -68,7 +68,7 @@ _CUT_ANSWER_S = 1.0  # for a request cut at the end of shutdown.grace_s to write
 
 def _error_bytes(status: int, reason: str, message: str, extra: dict[str, str]) -> bytes:
     rid = observe.request_id(None)
-    body = orjson.dumps({"error": message, "code": status, "request_id": rid})
+    body = error_document(status, message, rid)
     lines = [f"HTTP/1.1 {status} {reason}", "Content-Type: application/json"]
     lines += [f"{k}: {v}" for k, v in extra.items()]
     lines += [f"X-Request-ID: {rid}", f"Content-Length: {len(body)}", "Connection: close"]
@@ -331,7 +331,7 @@ class EdgeProtocol(RequestHandler):
             "request refused by the HTTP parser" if status == 400 else "internal error",
             {"request_id": rid, "status": status, "fault": kind},
         )
-        body = orjson.dumps({"error": text, "code": status, "request_id": rid})
+        body = error_document(status, text, rid)
         resp = web.Response(
             status=status,
             body=body,

@@ -55,6 +55,7 @@ from shimgw.messages import (
     Phase1Response,
     V2Request,
     V2Response,
+    error_document,
 )
 from shimgw.orchestrator import Upstream
 from shimgw.reply import Reply
@@ -106,7 +107,7 @@ def error_response(error: GatewayError, rid: str) -> Reply:
 
 
 def error_body(status: int, message: str, headers: Iterable[tuple[str, str]], rid: str) -> Reply:
-    body = orjson.dumps({"error": message, "code": status, "request_id": rid})
+    body = error_document(status, message, rid)
     fields = [(k, v) for k, v in headers if k.lower() != "x-request-id"]
     fields.append(("X-Request-ID", rid))
     return Reply(status, body, "application/json", fields)

@@ -31,7 +31,7 @@ from shimgw.contracts.validators import (
     response_check,
 )
 from shimgw.errors import GatewayError, UntranslatableRequest, UpstreamContractViolation
-from shimgw.messages import ParsedRequest, V2Response
+from shimgw.messages import ParsedRequest, V2Response, error_document
 from shimgw.snapshot import Sources
 from shimgw.translate.engine import to_phase1, to_v2
 from shimgw.translate.plan import ProxyPlan, build_plans
@@ -154,9 +154,7 @@ class _Operation:
             result = to_phase1(self.plan, self.errors, parsed, response)
         except GatewayError as error:
             code = error.status if error.status in self.plan.promised else 502
-            body_bytes = jsoncodec.dumps(
-                {"error": error.message, "code": code, "request_id": "generated"}
-            )
+            body_bytes = error_document(code, error.message, "generated")
             self._holds(
                 code, {**error.headers, "X-Request-ID": "generated"}, body_bytes, "application/json"
             )

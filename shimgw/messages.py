@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
+import orjson
+
 _T = TypeVar("_T")
 
 
@@ -135,3 +137,9 @@ def _wire_text(value: Any) -> str:
     if value is False:
         return "false"
     return str(value)
+
+
+def error_document(code: int, message: str, request_id: str) -> bytes:
+    """The body of every Phase 1 error the gateway writes (phase1.yaml `Error`: `error`,
+    `code`, `request_id`, nothing else): built here only, so the shape cannot drift."""
+    return orjson.dumps({"error": message, "code": code, "request_id": request_id})

@@ -20,10 +20,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shimgw import jsoncodec
 from shimgw.contracts.validators import ResponseCheck
 from shimgw.errors import AnswerContractViolation, UpstreamContractViolation
-from shimgw.messages import ABSENT, Phase1Response
+from shimgw.messages import ABSENT, Phase1Response, error_document
 
 _MAX_LOGGED = 2048  # bytes of each side kept in the log line
 
@@ -55,7 +54,7 @@ def error_answer(
     """The Phase 1 error answer the edge will write for a translated /v2 error (a status the
     operation does not promise becomes 502, as the edge does), for `check_sent`."""
     code = status if status in promised else 502
-    body = jsoncodec.dumps({"error": message, "code": code, "request_id": rid})
+    body = error_document(code, message, rid)
     return Phase1Response(
         status=code, body=body, content_type="application/json", headers=tuple(headers.items())
     )

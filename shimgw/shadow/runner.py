@@ -37,7 +37,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from prometheus_client import Counter
 
 from shimgw.errors import (
@@ -50,7 +49,7 @@ from shimgw.errors import (
 )
 from shimgw.exchange import lenient_decode
 from shimgw.legacy_arm import Phase1Upstream, answer_headers, pass_through
-from shimgw.messages import ParsedRequest, V2Response
+from shimgw.messages import ParsedRequest, V2Response, error_document
 from shimgw.observe import Metrics
 from shimgw.shadow.book import DiffBook, DiffShare, Sample, Side, request_line
 from shimgw.shadow.compare import NoiseModel, Observed, Result, Verdict, diff, judge
@@ -118,7 +117,7 @@ def error_observed(error: GatewayError, rid: str, promised: frozenset[int]) -> O
     makes it)."""
     if error.status not in promised:
         error = InternalError(error.message)
-    body = orjson.dumps({"error": error.message, "code": error.status, "request_id": rid})
+    body = error_document(error.status, error.message, rid)
     return observed(error.status, error.headers.items(), "application/json", body, rid)
 
 
