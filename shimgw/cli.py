@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,26 @@ def _run(coro: object) -> None:
         asyncio.run(coro)  # type: ignore[arg-type]
     else:
         uvloop.run(coro)  # type: ignore[arg-type]
+
+
+WORKERS_PER_CPU = 4
+
+
+def worker_count(text: str) -> int:
+    """`--workers`: 1 up to 4 per CPU this process may run on. One event loop uses at most
+    one core, so more only costs memory (~50 MiB each); an unbounded count forked until
+    the machine ran out of memory."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    most = WORKERS_PER_CPU * (cpus or 1)
+    if not 1 <= count <= most:
+        raise argparse.ArgumentTypeError(
+            f"{count} is not between 1 and {most} ({WORKERS_PER_CPU} per CPU, {cpus or 1} here)"
+        )
+    return count
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -70,7 +91,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the gateway")
     serve.add_argument("--config", required=True, help="config YAML file")
-    serve.add_argument("--workers", type=int, default=1, help="processes on one SO_REUSEPORT port")
+    serve.add_argument(
+        "--workers",
+        type=worker_count,
+        default=1,
+        help=f"processes on one SO_REUSEPORT port (1 to {WORKERS_PER_CPU} per CPU)",
+    )
     serve.set_defaults(func=cmd_serve)
     check = sub.add_parser("check", help="check the translations against both contracts")
     check.add_argument("--config", help="config YAML file (default: bundled files)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -171,17 +173,34 @@ def serve_config(
     return port, admin_port, config, path
 
 
+@contextlib.contextmanager
+def shimgw(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """`python -m shimgw ARGS` as a child process, killed if the test leaves it running."""
+    proc = subprocess.Popen(
+        [*SHIMGW, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def stopped(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> tuple[str, str]:
+    """Signal it, wait for it, and hold it to a clean exit: code 0, no traceback."""
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    return out, err
+
+
 async def test_serve_reloads_on_sighup_and_exits_on_sigterm(
     tmp_path: Path, reference: dict[str, str]
 ) -> None:
     port, admin_port, config, path = serve_config(tmp_path, reference)
-    proc = subprocess.Popen(
-        [*SHIMGW, "serve", "--config", str(path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with shimgw("serve", "--config", str(path)) as proc:
         await wait_http(f"http://127.0.0.1:{admin_port}/healthz")
         secret = "super-secret-key-4242"
         status, job = await get_json(
@@ -199,13 +218,7 @@ async def test_serve_reloads_on_sighup_and_exits_on_sigterm(
                 break
             await asyncio.sleep(0.1)
         assert after["upstreams"]["stable"]["weight"] == 5
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err
-    assert "Traceback" not in err
+        out, err = stopped(proc)
     assert secret not in err + out and "Bearer x" not in err + out
     assert '"operation":"getJob"' in err  # the access log line is there, without the key
     assert '"loop":"uvloop"' in err  # a dependency where it builds: this machine serves on it
@@ -213,13 +226,7 @@ async def test_serve_reloads_on_sighup_and_exits_on_sigterm(
 
 async def test_demo_serves_curlable_answers() -> None:
     port = free_port()
-    proc = subprocess.Popen(
-        [*SHIMGW, "demo", "--port", str(port), "--admin-port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with shimgw("demo", "--port", str(port), "--admin-port", "0") as proc:
         await wait_http(f"http://127.0.0.1:{port}/api/v1/status")
         status, body = await get_json(f"http://127.0.0.1:{port}/api/v1/status")
         assert (status, body) == (200, {"status": "ok"})
@@ -227,12 +234,7 @@ async def test_demo_serves_curlable_answers() -> None:
             f"http://127.0.0.1:{port}/api/v1/jobs", headers={"X-Api-Key": "demo"}
         )
         assert status == 200 and page["total"] >= 5
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0
+        out, _ = stopped(proc, signal.SIGINT)
     assert f"curl -s http://127.0.0.1:{port}/api/v1/status" in out
 
 
@@ -242,13 +244,7 @@ async def test_workers_share_one_port_and_reload_together(
     port, admin_port, config, path = serve_config(
         tmp_path, reference, logging={"level": "info", "access": False}
     )
-    proc = subprocess.Popen(
-        [*SHIMGW, "serve", "--config", str(path), "--workers", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with shimgw("serve", "--config", str(path), "--workers", "2") as proc:
         await wait_http(f"http://127.0.0.1:{admin_port}/healthz")
         await wait_http(f"http://127.0.0.1:{port}/api/v1/status")
         for _ in range(20):
@@ -273,12 +269,7 @@ async def test_workers_share_one_port_and_reload_together(
         path.write_text(yaml.safe_dump(config))
         os.kill(proc.pid, signal.SIGHUP)
         await asyncio.sleep(2.5)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err
+        _, err = stopped(proc)
     listening = {line for line in err.splitlines() if '"msg":"listening"' in line}
     assert len(listening) == 2
     reloaded_pids = {
@@ -287,7 +278,6 @@ async def test_workers_share_one_port_and_reload_together(
         if "config reloaded" in line
     }
     assert len(reloaded_pids) == 2, err
-    assert "Traceback" not in err
 
 
 async def test_admin_usage_and_diffs_speak_for_every_worker(
@@ -305,14 +295,8 @@ async def test_admin_usage_and_diffs_speak_for_every_worker(
         },
         routing={"shadow": [{"operations": ["getJob"], "to": "mirror", "sample": 1.0}]},
     )
-    proc = subprocess.Popen(
-        [*SHIMGW, "serve", "--config", str(path), "--workers", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
     requests = 24
-    try:
+    with shimgw("serve", "--config", str(path), "--workers", "2") as proc:
         await wait_http(f"http://127.0.0.1:{admin_port}/healthz")
         await wait_http(f"http://127.0.0.1:{port}/api/v1/status")
         for _ in range(requests):  # a new connection each: the kernel spreads them
@@ -333,10 +317,4 @@ async def test_admin_usage_and_diffs_speak_for_every_worker(
         assert usage["clients"]["unnamed"]["operations"]["getJob"]["count"] == requests
         assert compared == requests
         assert diffs["processes"] == usage["processes"] == 2
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err
-    assert "Traceback" not in err
+        stopped(proc)

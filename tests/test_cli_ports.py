@@ -41,3 +41,22 @@ def test_busy_port_is_one_line_and_exit_2(tmp_path: Path, which: str, workers: s
     assert lines[0].startswith(f"shimgw: {key}: cannot listen on 127.0.0.1:{busy}")
     # One line: no traceback, no "worker exited; restarting" loop before giving up.
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("workers", ["0", "-3", "100000", "two"])
+def test_a_worker_count_out_of_bounds_is_one_line_and_exit_2(tmp_path: Path, workers: str) -> None:
+    """--workers 100000 forked until the machine ran out of memory: the count is bounded
+    (4 per usable CPU) and refused before the config is even read, nothing forked."""
+    config = tmp_path / "c.yaml"
+    config.write_text("upstreams: {s: {url: 'http://127.0.0.1:1'}}\nlisten: {port: 0}\n")
+    result = subprocess.run(
+        [*SHIMGW, "serve", "--config", str(config), "--workers", workers],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("shimgw serve: error: argument --workers:"), result.stderr
+    assert "Traceback" not in result.stderr
