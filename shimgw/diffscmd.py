@@ -3,26 +3,107 @@
 Reads `GET /admin/diffs` from the admin listener and prints one row per
 operation (results, then the fields that drift most, with their counts);
 `--format json` prints the document as the gateway served it (already
-redacted). Unreachable admin or a non-JSON answer: one line, exit code 1.
+redacted). Whatever else the URL does (unreachable, an error status, HTML, JSON of
+another shape, an answer past `MAX_BYTES`, none within `DEADLINE_S`) is one line on
+stderr (the URL without its credentials) and exit code 1.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
+import threading
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any, TextIO
 
 RESULTS = ("match", "differ", "noise-only", "error", "dropped")
 _TOP = 3  # drifting fields shown per operation
+# The whole fetch, connect to last byte: urllib's own timeout is per read, so an answer
+# dripping one byte at a time would otherwise hold the command forever.
+DEADLINE_S = 10.0
+# A diffs document holds at most `shadowing.samples` pairs of bodies (each at most
+# `shadowing.max_body_bytes`, 1 MiB by default); far past that is not the admin listener.
+MAX_BYTES = 256 << 20
+_CHUNK = 1 << 16
 
 
-def fetch(admin: str, timeout: float = 5.0) -> dict[str, Any]:
-    if not admin.startswith(("http://", "https://")):
-        raise ValueError("--admin must be an http(s) URL")
+class FetchError(Exception):
+    """Why the admin URL gave no diffs document, in one line."""
+
+
+def _redacted(admin: str) -> str:
+    """The URL as the operator may see it in a terminal or a CI log: no `user:pass@`."""
+    try:
+        parts = urllib.parse.urlsplit(admin)
+    except ValueError:
+        return admin.rpartition("@")[2] if "@" in admin else admin
+    if "@" not in parts.netloc:
+        return admin
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def _read(admin: str, deadline: float) -> bytes:
     url = admin.rstrip("/") + "/admin/diffs"
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
-        doc: dict[str, Any] = json.loads(resp.read())
+    try:
+        with urllib.request.urlopen(url, timeout=DEADLINE_S) as resp:
+            kind = resp.headers.get_content_type()
+            chunks, size = [], 0
+            while chunk := resp.read(_CHUNK):
+                size += len(chunk)
+                if size > MAX_BYTES:
+                    raise FetchError(f"answer larger than {MAX_BYTES} bytes")
+                if time.monotonic() > deadline:
+                    raise FetchError(f"no whole answer within {DEADLINE_S:g}s")
+                chunks.append(chunk)
+    except urllib.error.HTTPError as exc:
+        raise FetchError(f"HTTP {exc.code} {exc.reason}") from exc
+    except urllib.error.URLError as exc:
+        raise FetchError(str(exc.reason)) from exc
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        raise FetchError(str(exc) or type(exc).__name__) from exc
+    if kind != "application/json":
+        raise FetchError(f"answered {kind}, not JSON")
+    return b"".join(chunks)
+
+
+def _within_deadline(admin: str) -> bytes:
+    """`_read` in a daemon thread, given up at the deadline (a head that never ends too)."""
+    deadline = time.monotonic() + DEADLINE_S
+    result: list[bytes | FetchError] = []
+
+    def target() -> None:
+        try:
+            result.append(_read(admin, deadline))
+        except FetchError as exc:
+            result.append(exc)
+
+    thread = threading.Thread(target=target, name="shimgw-diffs-fetch", daemon=True)
+    thread.start()
+    thread.join(DEADLINE_S)
+    if not result:
+        raise FetchError(f"no whole answer within {DEADLINE_S:g}s")
+    if isinstance(result[0], FetchError):
+        raise result[0]
+    return result[0]
+
+
+def fetch(admin: str) -> dict[str, Any]:
+    if not admin.startswith(("http://", "https://")):
+        raise FetchError("--admin must be an http(s) URL")
+    raw = _within_deadline(admin)
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise FetchError(f"not JSON ({type(exc).__name__})") from exc
+    if not isinstance(doc, dict):
+        raise FetchError(f"not a diffs document (a JSON {type(doc).__name__})")
+    try:
+        table(doc)  # the shape the table reads, for --format json too
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
+        raise FetchError(f"not a diffs document ({type(exc).__name__}: {exc})") from exc
     return doc
 
 
@@ -69,9 +150,8 @@ def table(doc: dict[str, Any]) -> str:
 def run_diffs(admin: str, fmt: str, out: TextIO, err: TextIO) -> int:
     try:
         doc = fetch(admin)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        print(f"shimgw diffs: cannot read {admin}/admin/diffs: {reason}", file=err)
+    except FetchError as exc:
+        print(f"shimgw diffs: cannot read {_redacted(admin)}/admin/diffs: {exc}", file=err)
         return 1
     if fmt == "json":
         out.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
