@@ -488,6 +488,7 @@ class Config:
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        _check_admin_token(self.admin.token_env)
         admin_port = self.admin.port
         if admin_port is not None and admin_port == self.listen.port and admin_port != 0:
             raise ConfigError("admin.port", "must differ from listen.port")
@@ -500,6 +501,27 @@ class Config:
                         "https needs `upstream_transport: aiohttp`"
                         " (the fast transport is plain http)",
                     )
+
+
+def _check_admin_token(variable: str) -> None:
+    """Refuse a token no client could send: the comparison would fail (or raise) forever.
+
+    Never echoes the value. A header value is UTF-8 here, has no control character but an
+    inner tab, and no surrounding blanks (HTTP strips them before anyone compares).
+    """
+    token = os.environ.get(variable, "")
+    why = None
+    try:
+        token.encode()
+    except UnicodeEncodeError:
+        why = "is not UTF-8 text"
+    else:
+        if token != token.strip(" \t"):
+            why = "starts or ends with a blank (HTTP strips it from the header)"
+        elif any((c < " " and c != "\t") or c == "\x7f" for c in token):
+            why = "holds a control character no header can carry"
+    if why is not None:
+        raise ConfigError("admin.token_env", f"environment variable {variable} {why}")
 
 
 def admin_token(config: Config) -> str | None:
