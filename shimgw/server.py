@@ -269,7 +269,9 @@ class Gateway:
         self, snapshot: Snapshot, request: web.BaseRequest, span: trace.Span | None, ex: Exchange
     ) -> Phase1Response | LocalAnswer:
         headers = request.headers
-        ex.operation, params = snapshot.routes.match(request.method, request.path)
+        ex.operation, params = snapshot.routes.match(
+            request.method, request.path, raw=request.raw_path
+        )
         op = snapshot.operations[ex.operation]
         ex.promised = op.plan.promised
         rps = snapshot.config.limits.per_client_rps

@@ -6,6 +6,11 @@ precompiled regular expressions, most literal segments first, so
 A parameter never holds a '/', so only templates with as many slashes as the
 path can match it: they are grouped by that count, and a getJob path tries one
 expression instead of every longer template's first.
+
+Matching is on the decoded path, so a '/' that arrives percent-encoded (`%2F`, data
+inside one segment by RFC 3986 §2.2) must not become a separator there: given the target
+as sent, a path holding one is no resource (no parameter can hold a '/'), whatever the
+arm would have made of it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from types import MappingProxyType
 
 from shimgw.contracts.document import Contract
 from shimgw.errors import MethodNotAllowed, RouteNotFound
+
+_ENCODED_SLASH = re.compile("%2f", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +38,15 @@ class RouteTable:
     static: Mapping[str, Route]
     templated: Mapping[int, tuple[tuple[re.Pattern[str], Route], ...]]  # by '/' count
 
-    def match(self, method: str, path: str) -> tuple[str, Mapping[str, str]]:
-        """(operationId, path parameters) or `RouteNotFound` / `MethodNotAllowed`."""
+    def match(self, method: str, path: str, *, raw: str = "") -> tuple[str, Mapping[str, str]]:
+        """(operationId, path parameters) or `RouteNotFound` / `MethodNotAllowed`.
+
+        `raw`: the request target as sent (a query may follow), when `path` is its decoding.
+        """
+        if "%" in raw:
+            sent = raw.partition("?")[0]
+            if _ENCODED_SLASH.search(sent):
+                raise RouteNotFound(f"no such resource: {_printable(sent)}")
         params: Mapping[str, str] = {}
         route = self.static.get(path)
         if route is None:

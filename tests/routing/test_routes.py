@@ -75,3 +75,26 @@ def test_templates_are_grouped_by_slash_count(table: RouteTable) -> None:
         "/api/v1/jobs/{job_id}/stats",
     }
     assert set(table.templated) == {4, 5}
+
+
+@pytest.mark.parametrize(
+    ("decoded", "raw"),
+    [
+        ("/api/v1/jobs/4/cancel", "/api/v1/jobs/4%2Fcancel"),
+        ("/api/v1/jobs/4/cancel", "/api/v1/jobs/4%2fcancel?x=1"),
+        ("/api/v1/jobs/1/2", "/api/v1/jobs/1%2F2"),
+    ],
+)
+def test_an_encoded_slash_is_no_resource(table: RouteTable, decoded: str, raw: str) -> None:
+    with pytest.raises(RouteNotFound) as caught:
+        table.match("POST", decoded, raw=raw)
+    assert raw.partition("?")[0] in str(caught.value)
+
+
+def test_other_encodings_and_an_encoded_slash_in_the_query_still_match(table: RouteTable) -> None:
+    assert table.match("GET", "/api/v1/jobs/1", raw="/api/v1/jobs/%31") == (
+        "getJob",
+        {"job_id": "1"},
+    )
+    assert table.match("GET", "/api/v1/jobs", raw="/api/v1/jobs?owner=a%2Fb")[0] == "listJobs"
+    assert table.match("GET", "/api/v1/jobs/%2F", raw="/api/v1/jobs/%252F")[0] == "getJob"
