@@ -29,6 +29,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from shimgw.shadow.book import redact_text
+
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")  # \Z: no trailing newline
 
 log = logging.getLogger("shimgw")
@@ -239,6 +241,10 @@ class Metrics:
 # --- logs ---------------------------------------------------------------------------------
 
 
+# Cheap pre-test before redact_text's three expressions: most lines have none of these.
+_MAY_HOLD_SECRET = re.compile(r"(?i)://|[?&][^=&\s]*=|bearer|basic")
+
+
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -249,6 +255,11 @@ class _JsonFormatter(logging.Formatter):
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             entry.update(fields)
+        # A message or field may quote what an upstream or client sent (a validator names
+        # the offending value): URL credentials and bearer tokens in it are cut out.
+        for name, value in entry.items():
+            if isinstance(value, str) and _MAY_HOLD_SECRET.search(value):
+                entry[name] = redact_text(value)
         if record.exc_info:
             if record.name.startswith("shimgw"):
                 entry["exc"] = self.formatException(record.exc_info)
@@ -256,6 +267,8 @@ class _JsonFormatter(logging.Formatter):
                 # A library's traceback may quote what a client or upstream sent (header
                 # bytes, tokens): only the kind of error is kept.
                 entry["exc_type"] = getattr(record.exc_info[0], "__name__", "unknown")
+        if isinstance(entry.get("exc"), str):
+            entry["exc"] = redact_text(entry["exc"])
         return orjson.dumps(entry).decode()
 
 
