@@ -12,6 +12,17 @@ import pytest
 SHIMGW = [sys.executable, "-m", "shimgw"]
 
 
+def serve(config: Path, workers: str) -> subprocess.CompletedProcess[str]:
+    """`shimgw serve` expected to refuse at once (bounded: a hang fails the test)."""
+    return subprocess.run(
+        [*SHIMGW, "serve", "--config", str(config), "--workers", workers],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 @pytest.mark.parametrize("which", ["listen", "admin"])
 def test_busy_port_is_one_line_and_exit_2(tmp_path: Path, which: str, workers: str) -> None:
@@ -27,13 +38,7 @@ def test_busy_port_is_one_line_and_exit_2(tmp_path: Path, which: str, workers: s
             "upstreams: {s: {url: 'http://127.0.0.1:1'}}\n"
             f"listen: {{port: {ports[0]}}}\nadmin: {{port: {ports[1]}}}\n"
         )
-        result = subprocess.run(
-            [*SHIMGW, "serve", "--config", str(config), "--workers", workers],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
+        result = serve(config, workers)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -49,13 +54,7 @@ def test_a_worker_count_out_of_bounds_is_one_line_and_exit_2(tmp_path: Path, wor
     (4 per usable CPU) and refused before the config is even read, nothing forked."""
     config = tmp_path / "c.yaml"
     config.write_text("upstreams: {s: {url: 'http://127.0.0.1:1'}}\nlisten: {port: 0}\n")
-    result = subprocess.run(
-        [*SHIMGW, "serve", "--config", str(config), "--workers", workers],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = serve(config, workers)
     assert result.returncode == 2, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("shimgw serve: error: argument --workers:"), result.stderr
